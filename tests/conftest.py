@@ -1,0 +1,71 @@
+"""Shared test configuration: hypothesis profiles and the array-backend fixture.
+
+Hypothesis profiles (select with HYPOTHESIS_PROFILE; CI=true selects ``ci`` by default):
+
+* ``dev``: quick local runs (50 examples).
+* ``ci``: sized for the CI machine (2 cores, the whole suite well under 20 minutes).
+* ``nightly``: long searches (2000 examples).
+
+Every profile has ``deadline=None`` (shared 2-core machines make per-example timing meaningless)
+and prints failing examples as ``@reproduce_failure`` blobs so that they can be replayed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_common = dict(deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=50, **_common)
+settings.register_profile("ci", max_examples=100, derandomize=True, **_common)
+settings.register_profile("nightly", max_examples=2000, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _backends() -> list:
+    out = [pytest.param("numpy", id="numpy"), pytest.param("torch-cpu", id="torch-cpu")]
+    out.append(pytest.param("torch-cuda", id="torch-cuda", marks=pytest.mark.cuda))
+    return out
+
+
+@pytest.fixture(params=_backends())
+def backend(request):
+    """Run one test body under numpy, torch on CPU and (when present) torch on CUDA.
+
+    Returns a function ``to(array, dtype=None)`` that converts a NumPy array to the backend's
+    array type. CUDA cases skip without a GPU and fail when VESPO_REQUIRE_CUDA=1.
+    """
+    import numpy as np
+
+    name = request.param
+    if name.startswith("torch"):
+        torch = pytest.importorskip("torch")
+        device = "cuda" if name == "torch-cuda" else "cpu"
+        if device == "cuda" and not _cuda_available():
+            if os.environ.get("VESPO_REQUIRE_CUDA") == "1":
+                pytest.fail("VESPO_REQUIRE_CUDA=1 but no CUDA device is available")
+            pytest.skip("no CUDA device")
+
+        def to(a, dtype=None):
+            t = torch.as_tensor(np.asarray(a), device=device)
+            return t.to(dtype) if dtype is not None else t
+
+        to.name, to.device = name, device
+        return to
+
+    def to_np(a, dtype=None):
+        a = np.asarray(a)
+        return a.astype(dtype) if dtype is not None else a
+
+    to_np.name, to_np.device = name, "cpu"
+    return to_np

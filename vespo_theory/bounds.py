@@ -1,0 +1,72 @@
+r"""The variance bound for the deployed kernel (claims K3, B1, B2, B3 of THEORY.md).
+
+For :math:`\phi_{k,\lambda}(W) = W^k e^{\lambda(1-W)}` with k, lam > 0:
+
+* argmax :math:`W^* = k/\lambda` and :math:`M = \sup_{W>0}\phi = (k/\lambda)^k e^{\lambda-k}` (K3);
+* :math:`0 \le \phi \le M` for every W > 0, whatever the law of W (B1);
+* :math:`E_\mu[\phi^2] \le M\,E_\mu[\phi] \le M^2` (B2);
+* :math:`\mathrm{Var}_\mu[\phi(W) g] \le E_\mu[\phi^2\|g\|^2] \le M^2 E_\mu\|g\|^2` per sample, and
+  divided by n for the mean of n i.i.d. sequences; with two sign classes the factor is
+  :math:`\max(M_+, M_-)^2` (B3).
+
+>>> b = kernel_bound(2, 3)
+>>> round(b.M, 4), round(b.M2, 4)
+(1.2081, 1.4596)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from vespo_theory.params import KernelParams, VespoParams
+
+__all__ = ["KernelBound", "kernel_bound", "log_phi_max", "phi_max", "variance_factor"]
+
+
+def log_phi_max(k: float, lam: float) -> float:
+    """log M = k log(k/lam) + lam - k, computed in log space (M itself can overflow)."""
+    p = KernelParams(k, lam)
+    return p.k * math.log(p.k / p.lam) + p.lam - p.k
+
+
+def phi_max(k: float, lam: float) -> float:
+    """M = sup_W phi(W) = (k/lam)^k e^(lam - k); ``inf`` if it exceeds the float64 range."""
+    lm = log_phi_max(k, lam)
+    return math.exp(lm) if lm < 709.0 else math.inf
+
+
+@dataclass(frozen=True)
+class KernelBound:
+    """argmax, sup and squared sup of one kernel; the JSON keys of ``vespo bound``."""
+
+    k: float
+    lam: float
+    argmax: float
+    M: float
+    M2: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def kernel_bound(k: float, lam: float) -> KernelBound:
+    """The bound numbers of claim K3/B1/B2 for one kernel."""
+    p = KernelParams(k, lam)
+    lm = log_phi_max(p.k, p.lam)
+    m = math.exp(lm) if lm < 709.0 else math.inf
+    m2 = math.exp(2 * lm) if 2 * lm < 709.0 else math.inf
+    return KernelBound(k=p.k, lam=p.lam, argmax=p.k / p.lam, M=m, M2=m2)
+
+
+def variance_factor(params: VespoParams | None = None, n: int = 1) -> float:
+    """The factor c in Var[batch-mean of phi g] <= c E||g||^2 (claim B3): max(M+, M-)^2 / n.
+
+    >>> round(variance_factor(), 4)
+    1.5416
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (batch size) must be an integer >= 1, got {n!r}")
+    params = VespoParams() if params is None else params
+    m = max(phi_max(params.k_pos, params.lam_pos), phi_max(params.k_neg, params.lam_neg))
+    return m * m / n

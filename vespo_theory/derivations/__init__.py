@@ -1,0 +1,83 @@
+"""SymPy derivations of VESPO's closed form and properties, one check per claim of THEORY.md.
+
+Every check *derives* its result from premises (it does not type the answer in and re-check it)
+and returns a :class:`CheckRecord`. Checks register themselves with :func:`register`;
+:func:`run_checks` runs all of them or a subset by claim ID.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+__all__ = ["CheckRecord", "CHECKS", "register", "run_checks", "claim_ids"]
+
+METHODS = ("symbolic", "exact", "numeric")
+STATUSES = ("verified", "failed", "inconclusive")
+
+
+@dataclass
+class CheckRecord:
+    """The outcome of one claim check; the keys of ``vespo derive --json``."""
+
+    id: str
+    statement: str
+    assumptions: str
+    method: str
+    status: str
+    detail: str
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        for m in self.method.split("+"):
+            if m not in METHODS:
+                raise ValueError(f"method parts must be in {METHODS}, got {self.method!r}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# claim ID -> check function returning a CheckRecord (``seconds`` is filled in by run_checks).
+CHECKS: dict[str, Callable[[], CheckRecord]] = {}
+
+
+def register(claim_id: str):
+    """Decorator: register ``fn`` as the check for ``claim_id``."""
+
+    def deco(fn):
+        if claim_id in CHECKS:
+            raise ValueError(f"claim {claim_id} already has a check")
+        CHECKS[claim_id] = fn
+        return fn
+
+    return deco
+
+
+def _load_all() -> None:
+    # Importing the check modules fills CHECKS; kept here so that importing this package is cheap.
+    from vespo_theory.derivations import checks  # noqa: F401  (import registers the checks)
+
+
+def claim_ids() -> list[str]:
+    """All registered claim IDs, in registration order."""
+    _load_all()
+    return list(CHECKS)
+
+
+def run_checks(only: list[str] | None = None) -> list[CheckRecord]:
+    """Run every registered check (or those in ``only``) and time each one."""
+    _load_all()
+    ids = list(CHECKS) if only is None else list(only)
+    unknown = [i for i in ids if i not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown claim ID(s) {unknown}; valid IDs: {', '.join(CHECKS)}")
+    out = []
+    for cid in ids:
+        t0 = time.perf_counter()
+        rec = CHECKS[cid]()
+        rec.seconds = round(time.perf_counter() - t0, 3)
+        out.append(rec)
+    return out

@@ -1,0 +1,61 @@
+"""The one place where VESPO's sign-dependent kernel parameters and their defaults live.
+
+The reference code (FloyedShen/VESPO ``recipe/vespo/code/core_algos.py``) and TRL's port use
+(k, lam) = (2, 3) for sequences with advantage A >= 0 and (3, 2) for A < 0; see THEORY.md §2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vespo_theory._arrays import check_positive_scalar
+
+_WHY = (
+    "the kernel W^k exp(lam (1 - W)) is bounded (claim B1, sup = (k/lam)^k e^(lam-k)) only for "
+    "k > 0 and lam > 0; with lam <= 0 it grows without bound as W -> inf, with k <= 0 as W -> 0"
+)
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    """Parameters (k, lam) of one kernel phi(W) = W^k exp(lam (1 - W)); both must be > 0."""
+
+    k: float
+    lam: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "k", check_positive_scalar(self.k, "k", _WHY))
+        object.__setattr__(self, "lam", check_positive_scalar(self.lam, "lam", _WHY))
+
+
+@dataclass(frozen=True)
+class VespoParams:
+    """Sign-dependent VESPO parameters: ``pos`` applies when A >= 0, ``neg`` when A < 0.
+
+    >>> p = VespoParams()
+    >>> (p.pos.k, p.pos.lam, p.neg.k, p.neg.lam)
+    (2.0, 3.0, 3.0, 2.0)
+    """
+
+    k_pos: float = 2.0
+    lam_pos: float = 3.0
+    k_neg: float = 3.0
+    lam_neg: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("k_pos", "lam_pos", "k_neg", "lam_neg"):
+            object.__setattr__(self, name, check_positive_scalar(getattr(self, name), name, _WHY))
+
+    @property
+    def pos(self) -> KernelParams:
+        """Kernel parameters for A >= 0."""
+        return KernelParams(self.k_pos, self.lam_pos)
+
+    @property
+    def neg(self) -> KernelParams:
+        """Kernel parameters for A < 0."""
+        return KernelParams(self.k_neg, self.lam_neg)
+
+    def for_sign(self, adv: float) -> KernelParams:
+        """Kernel parameters for a scalar advantage ``adv`` (A >= 0 -> ``pos``)."""
+        return self.pos if adv >= 0 else self.neg
