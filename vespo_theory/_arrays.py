@@ -33,7 +33,8 @@ def as_float_array(x: Any, name: str):
     except Exception as exc:  # pragma: no cover - numpy raises many types here
         raise TypeError(f"{name} must be numeric array-like, got {type(x).__name__}") from exc
     if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+        np.issubdtype(arr.dtype, np.floating)
+        or np.issubdtype(arr.dtype, np.integer)
         or arr.dtype == np.bool_
     ):
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
@@ -55,7 +56,9 @@ def check_nan(x: Any, name: str) -> None:
             raise ValueError(f"{name} contains NaN")
         return
     if np.isnan(x).any():
-        raise ValueError(f"{name} contains NaN (at flat index {int(np.flatnonzero(np.isnan(x))[0])})")
+        raise ValueError(
+            f"{name} contains NaN (at flat index {int(np.flatnonzero(np.isnan(x))[0])})"
+        )
 
 
 def check_positive_scalar(value: Any, name: str, why: str = "") -> float:
@@ -64,7 +67,9 @@ def check_positive_scalar(value: Any, name: str, why: str = "") -> float:
         raise TypeError(f"{name} must be a real number, got {value!r}")
     v = float(value)
     if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}" + (f": {why}" if why else ""))
+        raise ValueError(
+            f"{name} must be a finite number > 0, got {value!r}" + (f": {why}" if why else "")
+        )
     return v
 
 

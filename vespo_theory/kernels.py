@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from vespo_theory._arrays import as_float_array, check_nan as _check_nan_arr
-from vespo_theory._arrays import check_same_shape, is_torch
+from vespo_theory._arrays import as_float_array, check_same_shape, is_torch
+from vespo_theory._arrays import check_nan as _check_nan_arr
 from vespo_theory.params import KernelParams, VespoParams
 
 __all__ = ["log_phi", "phi", "log_phi_signed", "phi_signed"]

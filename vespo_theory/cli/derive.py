@@ -27,8 +27,13 @@ def run(args) -> int:
         print(dump_json([r.as_dict() for r in records]))
     else:
         rows = [
-            {"id": r.id, "status": r.status, "method": r.method, "seconds": f"{r.seconds:.2f}",
-             "statement": textwrap.shorten(r.statement, 70)}
+            {
+                "id": r.id,
+                "status": r.status,
+                "method": r.method,
+                "seconds": f"{r.seconds:.2f}",
+                "statement": textwrap.shorten(r.statement, 70),
+            }
             for r in records
         ]
         print(format_table(rows, ["id", "status", "method", "seconds", "statement"]))
@@ -37,6 +42,8 @@ def run(args) -> int:
             print(textwrap.indent(textwrap.fill(f"assumptions: {r.assumptions}", 96), "  "))
             print(textwrap.indent(textwrap.fill(f"detail: {r.detail}", 96), "  "))
         n_fail = sum(r.status == "failed" for r in records)
-        print(f"\n{len(records)} checks: {sum(r.status == 'verified' for r in records)} verified, "
-              f"{n_fail} failed, {sum(r.status == 'inconclusive' for r in records)} inconclusive")
+        print(
+            f"\n{len(records)} checks: {sum(r.status == 'verified' for r in records)} verified, "
+            f"{n_fail} failed, {sum(r.status == 'inconclusive' for r in records)} inconclusive"
+        )
     return 1 if any(r.status == "failed" for r in records) else 0
