@@ -163,6 +163,6 @@ def log_phi_signed(
 def phi_signed(
     log_w: Any, adv: Any, params: VespoParams | None = None, *, check_nan: bool | None = None
 ):
-    """``phi`` with (k, lam) chosen per element by the sign of ``adv``; see :func:`log_phi_signed`."""
+    """``phi`` with (k, lam) chosen per element by the sign of ``adv``; see ``log_phi_signed``."""
     out = log_phi_signed(log_w, adv, params, check_nan=check_nan)
     return out.exp() if is_torch(out) else np.exp(out)
