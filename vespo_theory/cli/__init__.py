@@ -15,6 +15,7 @@ import sys
 SUBCOMMANDS: dict[str, str] = {
     "derive": "vespo_theory.cli.derive",
     "bound": "vespo_theory.cli.bound",
+    "figures": "vespo_theory.cli.figures",
 }
 
 
