@@ -1,4 +1,4 @@
-r"""Weight diagnostics: Kish effective sample size in log space (THEORY.md §6).
+r"""Weight diagnostics: Kish effective sample size in log space and the PSIS k-hat (THEORY.md §6).
 
 Array type in = out (NumPy or torch); reductions over the last axis.
 
@@ -17,6 +17,7 @@ weights, not clamped ones.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from scipy.special import logsumexp
 
 from vespo_theory._arrays import as_float_array, check_nan, is_torch
 
-__all__ = ["kish_ess", "log_kish_ess"]
+__all__ = ["kish_ess", "log_kish_ess", "psis_khat"]
 
 
 def log_kish_ess(log_w: Any, mask: Any | None = None, *, check_nan_input: bool | None = None):
@@ -61,3 +62,72 @@ def kish_ess(log_w: Any, mask: Any | None = None, *, check_nan_input: bool | Non
     """Kish effective sample size (sum w)^2 / sum w^2 over the last axis, from ``log_w``."""
     out = log_kish_ess(log_w, mask, check_nan_input=check_nan_input)
     return out.exp() if is_torch(out) else np.exp(out)
+
+
+def _gpd_fit_zhang_stephens(x: np.ndarray) -> tuple[float, float]:
+    """Shape k and scale sigma of a generalized Pareto fit to exceedances ``x`` (sorted, > 0).
+
+    Zhang & Stephens (2009), "A new and efficient estimation method for the generalized Pareto
+    distribution", Technometrics 51(3): the posterior mean of the profile parameter
+    b = -k/sigma over a grid of ``30 + sqrt(n)`` quantile-based points, weighted by the profile
+    likelihood, then k = mean(log1p(-b x)). As in PSIS (Vehtari, Simpson, Gelman, Yao, Gabry
+    2024, JMLR 25(72), and the ``loo`` / ArviZ implementations), k is shrunk towards 0.5 by a
+    weak prior worth 10 observations. Sign convention: k > 0 is a heavy (power-law) tail with
+    finite moments of order < 1/k.
+    """
+    n = x.size
+    m = 30 + int(math.sqrt(n))
+    b = 1.0 - np.sqrt(m / (np.arange(1, m + 1, dtype=np.float64) - 0.5))
+    b = b / (3.0 * x[int(n / 4 + 0.5) - 1]) + 1.0 / x[-1]
+    k_grid = np.log1p(-b[:, None] * x[None, :]).mean(axis=1)
+    log_lik = n * (np.log(-b / k_grid) - k_grid - 1.0)
+    weights = 1.0 / np.exp(log_lik[None, :] - log_lik[:, None]).sum(axis=1)
+    keep = weights >= 10 * np.finfo(np.float64).eps
+    weights, b = weights[keep], b[keep]
+    weights = weights / weights.sum()
+    b_post = float(np.sum(b * weights))
+    k_hat = float(np.log1p(-b_post * x).mean())
+    sigma = -k_hat / b_post
+    k_hat = (n * k_hat + 10 * 0.5) / (n + 10)
+    return k_hat, sigma
+
+
+def psis_khat(log_w: Any) -> float:
+    r"""Pareto-smoothed importance sampling tail index :math:`\hat k` of 1-D log-weights.
+
+    Fits a generalized Pareto distribution to the largest ``M = ceil(min(0.2 n, 3 sqrt(n)))``
+    weights (exceedances over the (M+1)-th largest) with the Zhang & Stephens (2009) estimator,
+    as PSIS does (Vehtari et al. 2024, JMLR 25(72)). Reading (THEORY.md §6): k-hat < 0.5 finite
+    variance; 0.5-0.7 finite mean, slow convergence; > 0.7 the IS estimate is unreliable.
+    The weights enter only through ``log_w`` (shifted by its maximum), so any size is fine.
+
+    Raises ``ValueError`` for fewer than 20 finite weights (too few for a tail fit) or NaN /
+    +inf input. ``-inf`` entries (zero weights) are dropped. Equal tail weights (e.g. constant
+    weights) have no tail to fit and give ``-inf``.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.pareto(1 / 0.8, size=20000)  # Lomax with tail index xi = 0.8
+    >>> 0.7 < psis_khat(np.log1p(x)) < 0.9
+    True
+    """
+    if is_torch(log_w):
+        log_w = log_w.detach().cpu().double().numpy()
+    x = np.asarray(as_float_array(log_w, "log_w"), dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"log_w must be 1-D for psis_khat, got shape {x.shape}")
+    check_nan(x, "log_w")
+    if np.isposinf(x).any():
+        raise ValueError("log_w contains +inf; pass finite log-weights (log space)")
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n < 20:
+        raise ValueError(f"psis_khat needs at least 20 finite log-weights, got {n}")
+    x = np.sort(x - x.max())
+    tail_len = int(math.ceil(min(0.2 * n, 3.0 * math.sqrt(n))))
+    cutoff = x[n - tail_len - 1]
+    exceed = np.expm1(x[n - tail_len :] - cutoff) * math.exp(cutoff)
+    exceed = exceed[exceed > 0]
+    if exceed.size < 5 or exceed[-1] <= exceed[0] * (1 + 1e-12):
+        return -math.inf
+    return _gpd_fit_zhang_stephens(exceed)[0]
