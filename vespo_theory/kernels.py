@@ -13,8 +13,8 @@ Numerics (documented behaviour, tested in ``tests/test_kernels.py``):
 
 * Array type, dtype and device in = out. float16/bfloat16 inputs are computed in float32 and
   cast back, since ``k * log_w`` would otherwise lose all precision in 8 mantissa bits.
-* ``log_w`` is clamped from above at ``log(finfo.max / (2 lam))`` of the compute dtype. Beyond
-  that point ``lam * W`` would overflow; since ``log phi`` is decreasing for ``W > k/lam``, the
+* ``log_w`` is clamped from above at ``log(finfo.max / (2 max(lam, 1)))`` of the compute dtype.
+  Beyond that point ``W`` or ``lam * W`` would overflow (``W`` itself for lam < 1); since ``log phi`` is decreasing for ``W > k/lam``, the
   clamped value is already below ``-finfo.max / 2 + k log_w + lam``, so ``phi`` is exactly ``0``
   there, and its gradient is exactly ``0`` (not NaN, as an unclamped ``0 * -inf`` would give).
 * ``log_w = -inf`` (W = 0) gives ``log_phi = -inf`` and ``phi = 0``; very negative finite
@@ -69,22 +69,22 @@ def _core(log_w, k, lam):
         x = log_w.to(cdt)
         log_max = math.log(torch.finfo(cdt).max) - math.log(2.0)
         if isinstance(lam, float):
-            hi = log_max - math.log(lam)
+            hi = log_max - max(math.log(lam), 0.0)
             xc = torch.clamp(x, max=hi)
         else:
             lam = lam.to(cdt)
             k = k.to(cdt)
-            xc = torch.minimum(x, log_max - torch.log(lam))
+            xc = torch.minimum(x, log_max - torch.log(lam).clamp(min=0.0))
         out = k * xc + lam * (1.0 - torch.exp(xc))
         return out.to(out_dtype)
     x = log_w.astype(cdt, copy=False)
     log_max = math.log(np.finfo(cdt).max) - math.log(2.0)
     if isinstance(lam, float):
-        hi = log_max - math.log(lam)
+        hi = log_max - max(math.log(lam), 0.0)
     else:
         lam = np.asarray(lam, dtype=cdt)
         k = np.asarray(k, dtype=cdt)
-        hi = log_max - np.log(lam)
+        hi = log_max - np.maximum(np.log(lam), 0.0)
     xc = np.minimum(x, hi)
     out = k * xc + lam * (1.0 - np.exp(xc))
     # float16 input: a log_phi below float16's range becomes -inf (phi = 0), which is the
@@ -125,17 +125,28 @@ def phi(log_w: Any, k: float, lam: float, *, check_nan: bool | None = None):
     return out.exp() if is_torch(out) else np.exp(out)
 
 
-def _signed_params(log_w, adv, params: VespoParams):
+def _signed_params(log_w, adv, params: VespoParams, check_nan: bool):
     if is_torch(log_w):
         import torch
 
         if not is_torch(adv):
             raise TypeError("adv must be a torch.Tensor when log_w is one")
         check_same_shape(log_w, adv, "log_w", "adv")
+        if check_nan:
+            _check_nan_arr(adv, "adv")
         pos = adv >= 0
-        k = torch.where(pos, params.k_pos, params.k_neg).to(log_w.dtype)
-        lam = torch.where(pos, params.lam_pos, params.lam_neg).to(log_w.dtype)
-        return k, lam
+        # Build (k, lam) directly in the compute dtype on log_w's device: going through a
+        # float32 default tensor would round non-representable parameters (e.g. k = 2.1).
+        cdt = _compute_dtype(log_w)
+
+        def pick(p_pos, p_neg):
+            t_pos = torch.tensor(p_pos, dtype=cdt, device=log_w.device)
+            t_neg = torch.tensor(p_neg, dtype=cdt, device=log_w.device)
+            return torch.where(pos, t_pos, t_neg)
+
+        return pick(params.k_pos, params.k_neg), pick(params.lam_pos, params.lam_neg)
+    if is_torch(adv):
+        raise TypeError("adv must be a NumPy array (or array-like) when log_w is one")
     adv = as_float_array(adv, "adv")
     check_same_shape(log_w, adv, "log_w", "adv")
     _check_nan_arr(adv, "adv")
@@ -155,8 +166,10 @@ def log_phi_signed(
     array([0.1991, 1.0827])
     """
     params = VespoParams() if params is None else params
+    if not isinstance(params, VespoParams):
+        raise TypeError(f"params must be a VespoParams, got {type(params).__name__}")
     log_w = _prepare(log_w, check_nan)
-    k, lam = _signed_params(log_w, adv, params)
+    k, lam = _signed_params(log_w, adv, params, bool(check_nan))
     return _core(log_w, k, lam)
 
 

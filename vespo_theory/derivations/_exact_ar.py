@@ -53,12 +53,6 @@ def prefix_dependent(rng: random.Random, vocab: int, T: int) -> Model:
     return lambda prefix: tables[tuple(prefix)]
 
 
-def check_dist(d: tuple, who: str) -> None:
-    """Raise ``ValueError`` unless ``d`` is a probability vector of non-negative Rationals."""
-    if any(p < 0 for p in d) or sum(d) != 1:
-        raise ValueError(f"{who}: token probabilities must be >= 0 and sum to 1, got {d}")
-
-
 def sequences(vocab: int, T: int):
     """Every token sequence of length T."""
     return itertools.product(range(vocab), repeat=T)

@@ -295,14 +295,22 @@ def check_q3(
     )
 
 
+def derived_kernel(lagrangian_sign: int = 1):
+    """The kernel phi(W; k, lam) as *derived* (not typed in): Q*/mu from Q1's stationarity with
+    a -> k, b -> lam, normalised so that phi(1) = 1. Returns ``(phi, (W, k, lam))``; used by the
+    tests to hold the hand-written kernel of :mod:`vespo_theory.kernels` to the derivation.
+    """
+    _, ratio = _stationary_q(lagrangian_sign)
+    ratio = ratio.subs({a: k, b: lam})
+    return sp.simplify(ratio / ratio.subs(W, 1)), (W, k, lam)
+
+
 # ------------------------------------------------------------------------------------ K1 ----
 @register("K1")
 def check_k1(*, kernel=None, lagrangian_sign: int = 1) -> CheckRecord:
     """Q*/mu from Q1, renamed a -> k, b -> lam and normalised at W = 1, equals the kernel."""
     claimed = _default_kernel() if kernel is None else kernel
-    _, ratio = _stationary_q(lagrangian_sign)
-    ratio = ratio.subs({a: k, b: lam})
-    phi = sp.simplify(ratio / ratio.subs(W, 1))
+    phi, _ = derived_kernel(lagrangian_sign)
     ok = _is_zero(phi - claimed)
     return _record(
         "K1",
@@ -492,7 +500,16 @@ def check_b2(*, kernel=None, claimed_M=None, seed: int = 20260213, n_laws: int =
     """E[phi^2] <= M E[phi] <= M^2, from 0 <= phi <= M pointwise (B1) and E[phi] <= M."""
     phi = _default_kernel() if kernel is None else kernel
     crit, _, _ = _derive_sup(phi)
-    M_derived = sp.simplify(phi.subs(W, crit[0])) if len(crit) == 1 else None
+    if len(crit) != 1:
+        return _record(
+            "B2",
+            "E_mu[phi^2] <= M E_mu[phi] <= M^2",
+            "k > 0, lam > 0; 0 <= phi <= M from B1/K3",
+            "symbolic",
+            False,
+            f"log phi has stationary points {crit}, not one: no finite sup M to bound with",
+        )
+    M_derived = sp.simplify(phi.subs(W, crit[0]))
     c_M = M_derived if claimed_M is None else sp.sympify(claimed_M)
     # Pointwise: M phi - phi^2 = phi (M - phi); both factors >= 0 where phi <= M (B1). The sign of
     # M - phi is decided at the sup, phi(W*) = M_derived: M - M_derived must be >= 0.
