@@ -13,10 +13,11 @@ Numerics (documented behaviour, tested in ``tests/test_kernels.py``):
 
 * Array type, dtype and device in = out. float16/bfloat16 inputs are computed in float32 and
   cast back, since ``k * log_w`` would otherwise lose all precision in 8 mantissa bits.
-* ``log_w`` is clamped from above at ``log(finfo.max / (2 max(lam, 1)))`` of the compute dtype.
-  Beyond that point ``W`` or ``lam * W`` would overflow (``W`` itself for lam < 1); since ``log phi`` is decreasing for ``W > k/lam``, the
-  clamped value is already below ``-finfo.max / 2 + k log_w + lam``, so ``phi`` is exactly ``0``
-  there, and its gradient is exactly ``0`` (not NaN, as an unclamped ``0 * -inf`` would give).
+* ``log_w`` is clamped from above at ``hi = log(finfo.max / (2 max(lam, 1)))`` of the compute
+  dtype. Beyond that point ``W`` (for lam < 1) or ``lam * W`` would overflow. Since ``log phi``
+  decreases for ``W > k/lam``, the clamped ``log_phi`` is ``k hi + lam - min(lam, 1) finfo.max/2``,
+  hugely negative, so ``phi`` is exactly ``0`` there and its gradient exactly ``0`` (not NaN, as
+  an unclamped ``0 * -inf`` would give).
 * ``log_w = -inf`` (W = 0) gives ``log_phi = -inf`` and ``phi = 0``; very negative finite
   ``log_w`` gives a finite ``log_phi`` and ``phi`` that underflows to exactly ``0``.
 * NaN in a NumPy ``log_w`` raises ``ValueError``. For torch tensors the check would force a
