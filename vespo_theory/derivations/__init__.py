@@ -57,7 +57,10 @@ def register(claim_id: str):
 
 
 # Modules whose import registers checks (a later issue appends its module here).
-CHECK_MODULES: list[str] = ["vespo_theory.derivations.checks"]
+CHECK_MODULES: list[str] = [
+    "vespo_theory.derivations.checks",
+    "vespo_theory.derivations.surrogates",
+]
 
 
 def _load_all() -> None:
