@@ -92,11 +92,19 @@ def _coefficient_single_token(rule, w: np.ndarray, adv_sign: float) -> np.ndarra
 
 
 def _registry_surrogate(rule, w: np.ndarray, adv_sign: float) -> np.ndarray | None:
-    """The registry's own surrogate f(W) at T = 1, if the rule has one; else None."""
+    """The registry's own surrogate f(W) at T = 1 (``Rule.surrogate``), or None without one.
+
+    None too when the registry's surrogate statement is not installed (an ImportError from
+    ``vespo_theory.derivations.surrogates``): the figure then uses the quadrature of phi(u)/u,
+    and ``f_source`` records that.
+    """
     fn = getattr(rule, "surrogate", None)
     if fn is None or not callable(fn):
         return None
-    out = fn(np.log(w), np.full(w.shape, adv_sign))
+    try:
+        out = fn(np.log(w), np.full(w.shape, adv_sign))
+    except ImportError:
+        return None
     if out is None:
         return None
     return np.asarray(out, dtype=np.float64)
@@ -119,6 +127,7 @@ def compute(cfg: dict | None = None) -> dict:
 
     Returns a dict with ``w`` (the plotted grid), ``names``, ``phi[name][sign]`` and
     ``f[name][sign]`` (sign in "pos", "neg"), ``f_source[name]`` ("registry" or "quadrature"),
+    ``f_check[name]`` (for registry surrogates: max |f_registry - f_quadrature| on the grid),
     ``params[name]`` (the rule's defaults), ``level[name]`` and the resolved ``config``.
     """
     from vespo_theory.rules import get_rule  # the one source of every curve
@@ -137,17 +146,23 @@ def compute(cfg: dict | None = None) -> dict:
     phi: dict = {}
     f: dict = {}
     f_source: dict = {}
+    f_check: dict = {}
     for name, rule in rules.items():
         phi[name], f[name] = {}, {}
         for sign_name, sign in SIGNS:
             phi[name][sign_name] = _coefficient_single_token(rule, w, sign)
+            f_quad = 1.0 + _primitive(rule, u_edges, sign, i_one)[plot_idx]
             f_reg = _registry_surrogate(rule, w, sign)
             if f_reg is not None:
                 f_at_one = _registry_surrogate(rule, np.array([1.0]), sign)[0]
                 f[name][sign_name] = f_reg - f_at_one + 1.0
                 f_source[name] = "registry"
+                # W f'(W) = phi: the registry's f must agree with the primitive of its own
+                # coefficient; the largest difference is kept as a consistency check.
+                dev = float(np.max(np.abs(f[name][sign_name] - f_quad)))
+                f_check[name] = max(f_check.get(name, 0.0), dev)
             else:
-                f[name][sign_name] = 1.0 + _primitive(rule, u_edges, sign, i_one)[plot_idx]
+                f[name][sign_name] = f_quad
                 f_source[name] = "quadrature"
     return {
         "w": w,
@@ -155,6 +170,7 @@ def compute(cfg: dict | None = None) -> dict:
         "phi": phi,
         "f": f,
         "f_source": f_source,
+        "f_check": f_check,
         "params": {n: _params_dict(r.params) for n, r in rules.items()},
         "level": {n: r.level for n, r in rules.items()},
         "config": cfg,
@@ -228,7 +244,7 @@ def plot(data: dict):
                     linestyle="--" if is_ref else "-",
                     linewidth=1.2 if is_ref else 1.8,
                     label=_legend_label(name, data, sign_name),
-                    zorder=1 if is_ref else 2,
+                    zorder=3 if is_ref else 2,  # dashed reference on top: hard clip = IS
                 )
             ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle=":")
             ax.set_title(f"{side}: {ylabel.split(' = ')[0]}")
@@ -238,7 +254,7 @@ def plot(data: dict):
                 ax.set_xlabel("W = pi_theta / mu (one token: T = 1, W = r)")
                 ax.set_ylim(bottom=0.0)
             if row == 0:
-                ax.legend(loc="upper left", frameon=False)
+                ax.legend(loc="lower right", frameon=False)
     fig.suptitle("Reshaping rules: surrogate f(W) and gradient weight phi(W), f(1) = 1")
     return fig
 

@@ -1,0 +1,159 @@
+"""Tests for paper_figures (kernel comparison) and ``vespo figures``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from paper_figures import kernels  # noqa: E402
+from vespo_theory.cli import main as vespo_main  # noqa: E402
+from vespo_theory.rules import available, get_rule  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fast_data():
+    return kernels.compute(kernels.resolve_config(fast=True, extra_rules=["reinforce", "gspo"]))
+
+
+def test_phi_curves_are_the_registry_coefficients(fast_data):
+    w = fast_data["w"]
+    assert fast_data["names"] == ["vespo", "ppo_clip", "sapo", "is", "reinforce", "gspo"]
+    for name in fast_data["names"]:
+        rule = get_rule(name)
+        for sign_name, sign in (("pos", 1.0), ("neg", -1.0)):
+            # one-token sequences, evaluated here through the registry's own [B, T] entry point
+            c = rule.coefficient(
+                np.log(w)[:, None], np.ones((w.size, 1), dtype=bool), np.full(w.size, sign)
+            )[:, 0]
+            np.testing.assert_array_equal(fast_data["phi"][name][sign_name], c)
+
+
+def test_f_is_anchored_and_matches_the_primitive_of_phi(fast_data):
+    """W f'(W) = phi: checked against the closed form of K2 for VESPO, f = W for IS.
+
+    VESPO: f(W) - f(1) = e^lam lam^-k Gamma(k) [P(k, lam W) - P(k, lam)] (K2, scipy's regularised
+    lower incomplete gamma P). The figure's f comes from the registry or from the composite
+    midpoint rule on phi(u)/u; the tolerance is the midpoint rule's error bound
+    (b - a) h^2 / 24 * max|g''| for g(u) = phi(u)/u on (0, 3], with max|g''| taken on a dense grid,
+    doubled to cover the dense grid missing the maximum (|g'''| is bounded, the grid is 1e-4 fine).
+    """
+    from scipy.special import gamma, gammainc
+
+    w = fast_data["w"]
+    cfg = fast_data["config"]
+    h = cfg["w_max"] / (cfg["n_points"] * cfg["refine"])
+    i1 = int(np.argmin(np.abs(w - 1.0)))
+    assert w[i1] == pytest.approx(1.0, abs=1e-12)
+    p = get_rule("vespo").params
+    for sign_name, k, lam in (("pos", p.k_pos, p.lam_pos), ("neg", p.k_neg, p.lam_neg)):
+        f = fast_data["f"]["vespo"][sign_name]
+        assert f[i1] == pytest.approx(1.0, abs=1e-12)  # the anchor f(1) = 1
+        scale = math.exp(lam) * lam**-k * gamma(k)
+        exact = 1.0 + scale * (gammainc(k, lam * w) - gammainc(k, lam))
+        u = np.linspace(1e-6, cfg["w_max"], 30001)
+        g2 = (
+            np.exp(lam * (1 - u))
+            * u ** (k - 3)
+            * ((k - 1) * (k - 2) - 2 * (k - 1) * lam * u + lam**2 * u**2)
+        )
+        tol = 2 * cfg["w_max"] * h**2 / 24 * np.max(np.abs(g2))
+        np.testing.assert_allclose(f, exact, rtol=0, atol=tol)
+    # IS: phi(u)/u = 1, integrated exactly by the midpoint rule: f = W up to float rounding
+    # (a cumulative sum of 600 terms, error <= 600 eps * 3)
+    np.testing.assert_allclose(fast_data["f"]["is"]["pos"], w, rtol=0, atol=600 * 3 * 2.3e-16)
+    # REINFORCE: f = 1 + log W away from the first cell (midpoint error (b-a) h^2/24 max 2/u^3)
+    j = w >= 0.1
+    tol_r = 3 * h**2 / 24 * 2 / 0.1**3 * 2
+    np.testing.assert_allclose(fast_data["f"]["reinforce"]["neg"][j], 1 + np.log(w[j]), atol=tol_r)
+
+
+def test_reference_numbers_of_theory_md(fast_data):
+    """THEORY.md: phi(0.5) = 1.120, phi(2) = 0.199 for (2,3); 0.340 and 1.083 for (3,2)."""
+    w = fast_data["w"]
+
+    def at(x, sign):
+        return fast_data["phi"]["vespo"][sign][int(np.argmin(np.abs(w - x)))]
+
+    # both 0.5 and 2 are grid points (step 0.02); THEORY.md rounds to 3 decimals
+    assert at(0.5, "pos") == pytest.approx(1.120, abs=5e-4)
+    assert at(2.0, "pos") == pytest.approx(0.199, abs=5e-4)
+    assert at(0.5, "neg") == pytest.approx(0.340, abs=5e-4)
+    assert at(2.0, "neg") == pytest.approx(1.083, abs=5e-4)
+
+
+def test_plot_draws_every_rule_in_four_panels(fast_data):
+    fig = kernels.plot(fast_data)
+    axes = fig.get_axes()
+    assert len(axes) == 4
+    n = len(fast_data["names"])
+    for ax in axes:
+        lines = [
+            ln for ln in ax.get_lines() if ln.get_label() and not ln.get_label().startswith("_")
+        ]
+        assert len(lines) == n
+        styles = {ln.get_label().split(" (")[0]: ln.get_linestyle() for ln in lines}
+        assert styles["IS"] == "--" and styles["VESPO"] == "-"
+    # the bottom-right panel (phi, A < 0) holds exactly the registry's numbers
+    ax = axes[3]
+    y = {ln.get_label().split(" (")[0]: ln.get_ydata() for ln in ax.get_lines()}
+    np.testing.assert_array_equal(y["VESPO"], fast_data["phi"]["vespo"]["neg"])
+
+
+def test_cli_writes_png_pdf_data_and_sidecar(tmp_path, capsys):
+    rc = vespo_main(["figures", "kernels", "--fast", "--out", str(tmp_path), "--rules", "cispo"])
+    assert rc == 0
+    for suffix in ("png", "pdf", "npz", "json"):
+        path = tmp_path / f"kernels.{suffix}"
+        assert path.is_file() and path.stat().st_size > 0, suffix
+    assert (tmp_path / "kernels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "kernels.pdf").read_bytes()[:5] == b"%PDF-"
+    meta = json.loads((tmp_path / "kernels.json").read_text())
+    assert meta["config"]["extra_rules"] == ["cispo"]
+    assert meta["config"]["n_points"] == kernels.FAST["n_points"]
+    assert {"git_sha", "versions", "timestamp_utc", "wall_time_s", "rule_params"} <= set(meta)
+    assert meta["versions"]["matplotlib"]
+    data = np.load(tmp_path / "kernels.npz")
+    c = get_rule("cispo").coefficient(
+        np.log(data["w"])[:, None], np.ones((data["w"].size, 1)), np.full(data["w"].size, -1.0)
+    )[:, 0]
+    np.testing.assert_array_equal(data["phi__cispo__neg"], c)
+    assert "cispo" in capsys.readouterr().out
+
+
+def test_unknown_rule_and_figure_are_clear_errors(tmp_path, capsys):
+    with pytest.raises(ValueError, match="valid rules"):
+        kernels.compute(kernels.resolve_config(fast=True, extra_rules=["nope"]))
+    rc = vespo_main(["figures", "kernels", "--fast", "--out", str(tmp_path), "--rules", "nope"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope" in err and "vespo" in err
+    rc = vespo_main(["figures", "nofig", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "kernels" in err
+    assert not list(tmp_path.iterdir())  # nothing written on bad input
+
+
+def test_bad_grid_is_rejected():
+    with pytest.raises(ValueError, match="W = 1"):
+        kernels.compute(kernels.resolve_config(n_points=100, w_max=3.0))
+    with pytest.raises(ValueError, match="n_points"):
+        kernels.compute(kernels.resolve_config(n_points=0))
+
+
+def test_every_registered_rule_can_be_drawn():
+    data = kernels.compute(kernels.resolve_config(n_points=30, refine=2, extra_rules=available()))
+    assert set(data["names"]) == set(available())
+    for name in data["names"]:
+        for s in ("pos", "neg"):
+            assert np.all(np.isfinite(data["f"][name][s])), name
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    from paper_figures.__main__ import main
+
+    assert main(["kernels", "--fast", "--out", str(tmp_path), "--json"]) == 0
+    assert (tmp_path / "kernels.png").is_file()
