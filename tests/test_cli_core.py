@@ -1,0 +1,85 @@
+"""`vespo bound` and `vespo derive` through vespo_theory.cli.main, plus the console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from vespo_theory import cli
+from vespo_theory.bounds import kernel_bound, phi_max, variance_factor
+
+
+def test_bound_json_keys_and_values(capsys):
+    assert cli.main(["bound", "--k", "2", "--lam", "3", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert list(d) == ["k", "lam", "argmax", "M", "M2"]
+    assert d == kernel_bound(2, 3).as_dict()
+
+
+def test_bound_table_single(capsys):
+    assert cli.main(["bound", "--k", "3", "--lam", "2", "--n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "argmax" in out and f"{phi_max(3, 2):.6g}" in out
+    assert "for the mean of n = 4 sequences" in out
+
+
+def test_bound_defaults_both_sign_classes(capsys):
+    assert cli.main(["bound"]) == 0
+    out = capsys.readouterr().out
+    assert "A >= 0" in out and "A < 0" in out
+    assert f"{variance_factor():.6g}" in out
+    assert cli.main(["bound", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert list(d["pos"]) == ["k", "lam", "argmax", "M", "M2"]
+    assert (d["pos"]["k"], d["pos"]["lam"], d["neg"]["k"], d["neg"]["lam"]) == (2, 3, 3, 2)
+    assert d["variance_factor"] == variance_factor()
+
+
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (["--k", "abc", "--lam", "3"], "expected a number, got 'abc'"),
+        (["--k", "2", "--lam", "-1"], "must be a finite number > 0"),
+        (["--k", "nan", "--lam", "1"], "must be a finite number > 0"),
+        (["--n", "x"], "expected an integer"),
+    ],
+)
+def test_bound_non_numeric_exits_2(capsys, argv, msg):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bound", *argv])
+    assert exc.value.code == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_bound_k_without_lam_exits_2(capsys):
+    assert cli.main(["bound", "--k", "2"]) == 2
+    assert "--k and --lam must be given together" in capsys.readouterr().err
+
+
+def test_derive_only_k3_json(capsys):
+    assert cli.main(["derive", "--only", "K3", "--json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)
+    assert list(d) == ["id", "statement", "assumptions", "method", "status", "detail", "seconds"]
+    assert d["id"] == "K3" and d["status"] == "verified"
+
+
+def test_console_script_subprocess():
+    exe = shutil.which("vespo")
+    argv = [exe] if exe else [sys.executable, "-m", "vespo_theory.cli"]
+    res = subprocess.run(
+        [*argv, "bound", "--k", "2", "--lam", "3", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["M"] == kernel_bound(2, 3).M
+    bad = subprocess.run(
+        [*argv, "bound", "--k", "two", "--lam", "3"], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "expected a number" in bad.stderr

@@ -1,0 +1,130 @@
+"""The derivation checks: all twelve claims verify with the true premises, and every one of them
+fails when fed a deliberately wrong premise (so none can pass vacuously)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import sympy as sp
+
+from vespo_theory import cli
+from vespo_theory.derivations import CHECKS, CheckRecord, run_checks
+from vespo_theory.derivations import _exact_ar as ar
+from vespo_theory.derivations import checks as C
+
+CLAIMS = ["Q1", "Q2", "Q3", "K1", "K2", "K3", "K4", "B1", "B2", "M1", "M2", "M3"]
+KEYS = ["id", "statement", "assumptions", "method", "status", "detail", "seconds"]
+
+W, k, lam = C.W, C.k, C.lam
+TYPO_KERNEL = W**k * sp.exp(lam * (W - 1))  # sign typo in the exponent
+GROWING_KERNEL = W**k * sp.exp(-lam * (1 - W))  # lam <= 0 in disguise: no interior maximum
+
+
+@pytest.fixture(scope="module")
+def records():
+    return {r.id: r for r in run_checks()}
+
+
+def test_every_claim_has_a_check():
+    run_checks(["Q1"])  # loads the check modules
+    assert set(CLAIMS) <= set(CHECKS)
+
+
+@pytest.mark.parametrize("cid", CLAIMS)
+def test_claim_verified_with_true_premises(records, cid):
+    r = records[cid]
+    assert r.status == "verified", r.detail
+    assert r.id == cid and r.seconds >= 0 and r.detail and r.assumptions
+
+
+def _support_hole_models():
+    """mu puts probability 0 on token 2 at every position, pi does not: supp pi ⊄ supp mu."""
+    rng = random.Random(3)
+    mu_t = [ar.random_dist(rng, 3, zero_at=2) for _ in range(3)]
+    pi_t = [ar.random_dist(rng, 3) for _ in range(3)]
+    return {"hole": (lambda p: mu_t[len(p)], lambda p: pi_t[len(p)])}
+
+
+def _markov_models():
+    rng = random.Random(4)
+    return {"Markov": (ar.markov(rng, 3, 4), ar.markov(rng, 3, 4))}
+
+
+WRONG_PREMISES = {
+    "Q1 flipped Lagrangian sign": lambda: C.check_q1(lagrangian_sign=-1),
+    "Q2 KL(Q||pi) entering with a minus sign": lambda: C.check_q2(kl_signs=(1, -1)),
+    "Q3 flipped Lagrangian sign": lambda: C.check_q3(lagrangian_sign=-1),
+    "K1 typo'd kernel": lambda: C.check_k1(kernel=TYPO_KERNEL),
+    "K1 flipped Lagrangian sign": lambda: C.check_k1(lagrangian_sign=-1),
+    "K2 surrogate with lam^-(k+1)": lambda: C.check_k2(
+        surrogate=sp.exp(lam) * lam ** (-k - 1) * sp.lowergamma(k, lam * W)
+    ),
+    "K2 typo'd kernel": lambda: C.check_k2(kernel=TYPO_KERNEL),
+    "K3 claimed M with e^(k-lam)": lambda: C.check_k3(claimed_M=(k / lam) ** k * sp.exp(k - lam)),
+    "K3 claimed argmax lam/k": lambda: C.check_k3(claimed_argmax=lam / k),
+    "K3 typo'd kernel": lambda: C.check_k3(kernel=TYPO_KERNEL),
+    "K4 wrong x^2 coefficient": lambda: C.check_k4(
+        claimed_coeffs=[1, k - lam, ((k - lam) ** 2 + k) / 2]
+    ),
+    "K4 typo'd kernel": lambda: C.check_k4(kernel=TYPO_KERNEL),
+    "B1 claimed M = phi(1) = 1": lambda: C.check_b1(claimed_M=sp.Integer(1)),
+    "B1 unbounded kernel": lambda: C.check_b1(kernel=GROWING_KERNEL),
+    "B2 claimed M = 1": lambda: C.check_b2(claimed_M=sp.Integer(1)),
+    "B2 unbounded kernel": lambda: C.check_b2(kernel=GROWING_KERNEL),
+    "M1 supp pi not inside supp mu": lambda: C.check_m1(models=_support_hole_models()),
+    "M2 Markov (context-dependent) policies": lambda: C.check_m2(models=_markov_models()),
+    "M3 log W mean 0 instead of -s2/2": lambda: C.check_m3(mean=sp.Integer(0)),
+}
+
+
+def test_every_claim_has_a_wrong_premise_test():
+    assert {name.split()[0] for name in WRONG_PREMISES} == set(CLAIMS)
+
+
+@pytest.mark.parametrize("name", list(WRONG_PREMISES))
+def test_wrong_premise_fails(name):
+    r = WRONG_PREMISES[name]()
+    assert isinstance(r, CheckRecord)
+    assert r.status == "failed", r.detail
+
+
+def test_only_runs_the_subset():
+    recs = run_checks(["K3", "B2"])
+    assert [r.id for r in recs] == ["K3", "B2"]
+    with pytest.raises(ValueError, match="unknown claim ID"):
+        run_checks(["Z9"])
+
+
+def test_cli_json_keys_and_only(capsys):
+    assert cli.main(["derive", "--only", "K3,K4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["id"] for d in data] == ["K3", "K4"]
+    for d in data:
+        assert list(d) == KEYS
+        assert d["status"] == "verified"
+        assert set(d["method"].split("+")) <= {"symbolic", "exact", "numeric"}
+
+
+def test_cli_table(capsys):
+    assert cli.main(["derive", "--only", "M1"]) == 0
+    out = capsys.readouterr().out
+    assert "M1" in out and "verified" in out and "1 checks: 1 verified, 0 failed" in out
+
+
+def test_cli_unknown_id_exits_2(capsys):
+    assert cli.main(["derive", "--only", "K9"]) == 2
+    assert "unknown claim ID" in capsys.readouterr().err
+
+
+def test_exit_status_nonzero_iff_a_check_failed(monkeypatch, capsys):
+    monkeypatch.setitem(CHECKS, "XX", lambda: C.check_k3(kernel=TYPO_KERNEL))
+    assert cli.main(["derive", "--only", "K4,XX"]) == 1
+    assert "1 failed" in capsys.readouterr().out
+    monkeypatch.setitem(
+        CHECKS,
+        "YY",
+        lambda: CheckRecord("YY", "s", "a", "numeric", "inconclusive", "d", 0.0),
+    )
+    assert cli.main(["derive", "--only", "K4,YY"]) == 0
