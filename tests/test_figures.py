@@ -157,3 +157,17 @@ def test_python_dash_m_entry_point(tmp_path):
 
     assert main(["kernels", "--fast", "--out", str(tmp_path), "--json"]) == 0
     assert (tmp_path / "kernels.png").is_file()
+
+
+def test_registry_surrogates_are_used_and_agree_with_the_quadrature(fast_data):
+    """Where the registry states f, the figure draws it; W f'(W) = phi ties it to the coefficient.
+
+    f_check is max |f_registry - f_quadrature|; for VESPO and SAPO (smooth phi/u) the quadrature
+    error bound (b - a) h^2/24 max|(phi/u)''| is below 1e-3 at the --fast grid (see the K2 test).
+    """
+    for name in fast_data["names"]:
+        has = get_rule(name).surrogate(np.zeros(1), np.ones(1)) is not None
+        assert fast_data["f_source"][name] == ("registry" if has else "quadrature"), name
+    for name in ("vespo", "sapo"):
+        if fast_data["f_source"][name] == "registry":
+            assert fast_data["f_check"][name] < 1e-3, name
