@@ -83,3 +83,15 @@ def test_bad_params_raise(k, lam):
 def test_bad_batch_size_raises(n):
     with pytest.raises(ValueError, match="n \\(batch size\\) must be an integer >= 1"):
         variance_factor(n=n)
+
+
+def test_params_for_sign_and_validation():
+    p = VespoParams()
+    assert (p.for_sign(0.0).k, p.for_sign(0.0).lam) == (2.0, 3.0)  # A = 0 -> the A >= 0 class
+    assert (p.for_sign(-1e-9).k, p.for_sign(-1e-9).lam) == (3.0, 2.0)
+    with pytest.raises(ValueError, match="adv is NaN"):
+        p.for_sign(float("nan"))
+    with pytest.raises(TypeError, match="adv must be a real number"):
+        p.for_sign("1")
+    with pytest.raises(ValueError, match="lam_neg must be a finite number > 0"):
+        VespoParams(lam_neg=0.0)

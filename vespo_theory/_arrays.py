@@ -44,10 +44,12 @@ def as_float_array(x: Any, name: str):
 
 
 def check_nan(x: Any, name: str) -> None:
-    """Raise ``ValueError`` if a NumPy array holds NaN.
+    """Raise ``ValueError`` if ``x`` (a NumPy array or a torch tensor) holds NaN.
 
-    Torch tensors are not checked here, since the check forces a host synchronisation on a GPU;
-    callers that want it for torch pass ``check_finite=True`` where the API offers it.
+    For a torch tensor this forces a host synchronisation on a GPU, so the kernels call it for
+    torch only on request;
+    callers that want it for torch pass ``check_nan=True`` where the API offers it (the
+    kernels do).
     """
     if is_torch(x):
         import torch

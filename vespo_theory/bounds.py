@@ -17,6 +17,7 @@ For :math:`\phi_{k,\lambda}(W) = W^k e^{\lambda(1-W)}` with k, lam > 0:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 from vespo_theory.params import KernelParams, VespoParams
@@ -30,10 +31,17 @@ def log_phi_max(k: float, lam: float) -> float:
     return p.k * math.log(p.k / p.lam) + p.lam - p.k
 
 
+def _exp_or_inf(x: float) -> float:
+    """exp(x), or ``inf`` where it exceeds the float64 range (instead of OverflowError)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def phi_max(k: float, lam: float) -> float:
     """M = sup_W phi(W) = (k/lam)^k e^(lam - k); ``inf`` if it exceeds the float64 range."""
-    lm = log_phi_max(k, lam)
-    return math.exp(lm) if lm < 709.0 else math.inf
+    return _exp_or_inf(log_phi_max(k, lam))
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,7 @@ def kernel_bound(k: float, lam: float) -> KernelBound:
     """The bound numbers of claim K3/B1/B2 for one kernel."""
     p = KernelParams(k, lam)
     lm = log_phi_max(p.k, p.lam)
-    m = math.exp(lm) if lm < 709.0 else math.inf
-    m2 = math.exp(2 * lm) if 2 * lm < 709.0 else math.inf
+    m, m2 = _exp_or_inf(lm), _exp_or_inf(2 * lm)
     return KernelBound(k=p.k, lam=p.lam, argmax=p.k / p.lam, M=m, M2=m2)
 
 
@@ -65,8 +72,8 @@ def variance_factor(params: VespoParams | None = None, n: int = 1) -> float:
     >>> round(variance_factor(), 4)
     1.5416
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n (batch size) must be an integer >= 1, got {n!r}")
     params = VespoParams() if params is None else params
     m = max(phi_max(params.k_pos, params.lam_pos), phi_max(params.k_neg, params.lam_neg))
-    return m * m / n
+    return m * m / int(n)

@@ -6,6 +6,8 @@ The reference code (FloyedShen/VESPO ``recipe/vespo/code/core_algos.py``) and TR
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 from vespo_theory._arrays import check_positive_scalar
@@ -57,5 +59,13 @@ class VespoParams:
         return KernelParams(self.k_neg, self.lam_neg)
 
     def for_sign(self, adv: float) -> KernelParams:
-        """Kernel parameters for a scalar advantage ``adv`` (A >= 0 -> ``pos``)."""
+        """Kernel parameters for a scalar advantage ``adv`` (A >= 0 -> ``pos``).
+
+        >>> VespoParams().for_sign(-0.5).k
+        3.0
+        """
+        if isinstance(adv, bool) or not isinstance(adv, numbers.Real):
+            raise TypeError(f"adv must be a real number, got {adv!r}")
+        if math.isnan(adv):
+            raise ValueError("adv is NaN: its sign, which picks (k, lam), is undefined")
         return self.pos if adv >= 0 else self.neg

@@ -619,11 +619,21 @@ def check_m2(
             prod *= 1 + chi
         ok &= m2 == prod
         parts.append(f"{name}: E_mu[W^2] = {m2}, prod_t (1 + chi2_t) = {prod}")
-    growth = ""
-    if ok and models:
-        mu, pi = next(iter(models.values()))
-        chi0 = sum(pi(())[v] ** 2 / mu(())[v] for v in range(vocab)) - 1
-        growth = f"; with one table repeated, log E[W^2] = T log(1 + {chi0}) grows linearly in T"
+    # Exponential growth: with one token table repeated at every position (a stationary
+    # context-free policy pair, mu's and pi's first-position tables), enumerate T = 1..T and
+    # check that E[W^2] multiplies by the same factor 1 + chi2 > 1 at every step.
+    growth, grow_ok = "", True
+    if models:
+        mu0, pi0 = next(iter(models.values()))
+        tm, tp = mu0(()), pi0(())
+        seq_m2 = [ar.moment_w(lambda p: tm, lambda p: tp, vocab, t, 2) for t in range(1, T + 1)]
+        ratios = {seq_m2[0]} | {seq_m2[t] / seq_m2[t - 1] for t in range(1, T)}
+        grow_ok = len(ratios) == 1 and next(iter(ratios)) > 1
+        growth = (
+            f"; one table repeated, E[W^2] for T = 1..{T}: ratio of consecutive terms "
+            f"{sorted(ratios)} (one constant > 1: exponential growth {grow_ok})"
+        )
+    ok = ok and grow_ok
     return _record(
         "M2",
         "For context-free token policies E_mu[W^2] = prod_t (1 + chi2_t): grows exponentially in T",
