@@ -1,0 +1,335 @@
+r"""torch policy losses for every registered rule, with veRL's argument names.
+
+``get_loss(name)`` returns ``loss_fn(old_log_prob, log_prob, advantages, response_mask,
+loss_agg_mode="token-mean", rollout_log_prob=None, correction="entangled", params=None,
+discrepancy_cap=2.0, check_finite=False) -> (loss, metrics)``; all tensors [B, T].
+
+Gradient (the contract, tested over every rule and aggregation mode in tests/test_losses.py):
+
+.. math:: \frac{\partial\,\mathrm{loss}}{\partial\,\mathrm{log\_prob}_{b,t}}
+          = -\,a_{b,t}\; c_{b,t}\; A_b,
+
+with ``c`` the registry's coefficient (:mod:`vespo_theory.rules`) of the ratio the rule sees,
+``A_b`` the sequence advantage and ``a`` the aggregation weights of veRL's ``agg_loss``
+(``verl/trainer/ppo/core_algos.py``; N = number of valid tokens, T_b = valid tokens of row b,
+T_max = ``response_mask.shape[-1]``):
+
+=========================== ==================================
+``token-mean``              a = 1 / N
+``seq-mean-token-sum``      a = 1 / B
+``seq-mean-token-mean``     a = 1 / (B T_b)
+``seq-mean-token-sum-norm`` a = 1 / T_max   (no 1/B, as veRL)
+=========================== ==================================
+
+(masked tokens have a = 0). Deviation from veRL: a row with no valid token contributes 0 in
+``seq-mean-token-mean`` (veRL divides 0 by 0), and ``token-mean`` divides by max(N, 1) (veRL adds
+1e-8).
+
+The loss VALUE is ``-sum_{b,t} a_{b,t} c_{b,t} A_b (log_prob - log_mu)_{b,t}``: the
+coefficient-weighted log-ratio, a first-order (linearised) surrogate of the objective around
+pi_theta = mu. It is exactly 0 on-policy (log_prob == the behaviour log-prob) and its gradient is
+the one above; it is not an estimate of the expected return, so compare gradients, not values.
+
+Sequence advantage: ``advantages`` is [B, T] (veRL; the value at each row's first valid token is
+taken, since GRPO-style outcome advantages are constant along a response) or [B].
+
+Three policies. Without ``rollout_log_prob`` the rule sees ``log_prob - old_log_prob``. With it:
+
+* ``correction="entangled"`` (the reference VESPO code): the rule sees
+  ``log_prob - rollout_log_prob`` (W_total = staleness x engine mismatch, one kernel).
+* ``correction="decoupled"``: the rule sees ``log_prob - old_log_prob`` and its coefficient is
+  multiplied by the truncated discrepancy weight ``min(rho, discrepancy_cap)``, with
+  ``rho = pi_old / pi_sampler`` taken at the rule's level: the sequence product
+  ``exp(sum_t (old - rollout))`` for sequence-level rules (one weight per row), the token ratio
+  for token-level rules (which already drop the prefix product). Truncation in log space.
+
+Masking: a masked token never changes any sequence quantity (W, T, the advantage, the loss):
+everything is combined with ``torch.where``, never with a multiplication by the mask, so a NaN or
+inf log-prob at a masked position changes nothing (the reference code instead folds masked TIS
+weights in as log 1e-8 and so rejects the whole sequence).
+
+Metrics: a dict of 0-d tensors computed without any host synchronisation (see docs/losses.md):
+``log_w_mean/std/min/max`` and ``w_mean`` over rows with a valid token (raw log W of the ratio the
+rule sees), ``phi_mean_pos``/``phi_mean_neg`` (per-row mean coefficient over valid tokens,
+averaged over rows with A >= 0 / A < 0) with ``n_pos``/``n_neg``, ``ess`` and ``ess_frac`` (Kish
+ESS of the raw, unclamped W), ``clip_frac`` (valid tokens clipped/masked/saturated; rules that
+clip), ``n_neg_w_gt_100`` (A < 0 rows with W > 100), and for ``decoupled`` ``disc_log_w_mean``
+and ``disc_trunc_frac``.
+
+``check_finite=True`` raises ValueError when an input is non-finite at a valid position or the
+loss is non-finite; it synchronises with the device, so it is off by default.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from vespo_theory import rules as _rules
+from vespo_theory._arrays import check_positive_scalar
+from vespo_theory.diagnostics import kish_ess
+
+__all__ = ["available", "get_loss", "policy_loss", "AGG_MODES", "CORRECTIONS"]
+
+AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+CORRECTIONS = ("entangled", "decoupled")
+
+
+def available() -> list[str]:
+    """The loss names: one per registered rule."""
+    return _rules.available()
+
+
+def get_loss(name: str):
+    """The loss function of rule ``name`` (ValueError listing the valid names otherwise)."""
+    _rules.get_rule(name)
+    fn = functools.partial(policy_loss, name)
+    functools.update_wrapper(fn, policy_loss)
+    fn.__name__ = f"compute_policy_loss_{name}"
+    return fn
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate(name, old_log_prob, log_prob, advantages, response_mask, rollout_log_prob):
+    import torch
+
+    for arg, val in (
+        ("old_log_prob", old_log_prob),
+        ("log_prob", log_prob),
+        ("advantages", advantages),
+        ("response_mask", response_mask),
+    ):
+        if not isinstance(val, torch.Tensor):
+            raise TypeError(f"{arg} must be a torch.Tensor (loss {name}), got {type(val).__name__}")
+    if rollout_log_prob is not None and not isinstance(rollout_log_prob, torch.Tensor):
+        raise TypeError(f"rollout_log_prob must be a torch.Tensor or None (loss {name})")
+    if log_prob.dim() != 2:
+        raise ValueError(
+            f"log_prob must be [B, T], got shape {tuple(log_prob.shape)} (loss {name})"
+        )
+    if not log_prob.is_floating_point():
+        raise TypeError(f"log_prob must be floating point, got {log_prob.dtype} (loss {name})")
+    shape = tuple(log_prob.shape)
+    for arg, val in (
+        ("old_log_prob", old_log_prob),
+        ("response_mask", response_mask),
+        ("rollout_log_prob", rollout_log_prob),
+    ):
+        if val is not None and tuple(val.shape) != shape:
+            raise ValueError(
+                f"{arg} has shape {tuple(val.shape)} but log_prob has shape {shape}; "
+                f"they must match (loss {name})"
+            )
+    if tuple(advantages.shape) not in (shape, shape[:1]):
+        raise ValueError(
+            f"advantages must be [B, T] = {shape} or [B] = {shape[:1]}, got shape "
+            f"{tuple(advantages.shape)} (loss {name})"
+        )
+
+
+def _check_finite(name, mask, **tensors):
+    import torch
+
+    for arg, val in tensors.items():
+        if val is None:
+            continue
+        bad = ~torch.isfinite(val)
+        if val.shape == mask.shape:
+            bad = bad & mask
+        if bool(bad.any()):
+            idx = tuple(int(i) for i in torch.nonzero(bad)[0])
+            raise ValueError(f"{arg} is not finite at valid position {idx} (loss {name})")
+
+
+# --------------------------------------------------------------------------- the fast kernel
+
+
+def _make_function():
+    import torch
+
+    class _RowWeightedLogRatio(torch.autograd.Function):
+        """loss = -sum_b row_coef_b * seq_log_w_b, d loss / d log_prob = -row_coef_b on valid
+        tokens, 0 on masked ones. ``seq_log_w`` is computed by the caller from detached inputs;
+        the backward writes the [B, T] gradient in one pass and keeps no [B, T] temporary."""
+
+        @staticmethod
+        def forward(ctx, log_prob, mask, row_coef, seq_log_w):
+            ctx.save_for_backward(mask, row_coef)
+            ctx.lp_dtype = log_prob.dtype
+            return -(row_coef * seq_log_w).sum().to(log_prob.dtype)
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            mask, row_coef = ctx.saved_tensors
+            col = (-grad_out.to(row_coef.dtype) * row_coef).to(ctx.lp_dtype).unsqueeze(-1)
+            zero = torch.zeros((), dtype=ctx.lp_dtype, device=col.device)
+            return torch.where(mask, col, zero), None, None, None
+
+    return _RowWeightedLogRatio
+
+
+@functools.lru_cache(maxsize=1)
+def _row_fn():
+    return _make_function()
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+def policy_loss(
+    name: str,
+    old_log_prob,
+    log_prob,
+    advantages,
+    response_mask,
+    loss_agg_mode: str = "token-mean",
+    rollout_log_prob=None,
+    correction: str = "entangled",
+    params=None,
+    discrepancy_cap: float = 2.0,
+    check_finite: bool = False,
+):
+    """The policy loss of rule ``name``; see the module docstring for the contract."""
+    import torch
+
+    rule = _rules.get_rule(name)
+    if loss_agg_mode not in AGG_MODES:
+        raise ValueError(
+            f"unknown loss_agg_mode {loss_agg_mode!r} (loss {name}); valid: {', '.join(AGG_MODES)}"
+        )
+    if correction not in CORRECTIONS:
+        raise ValueError(
+            f"unknown correction {correction!r} (loss {name}); valid: {', '.join(CORRECTIONS)}"
+        )
+    p = rule._params(params)
+    log_cap = math.log(check_positive_scalar(discrepancy_cap, "discrepancy_cap", f"loss {name}"))
+    _validate(name, old_log_prob, log_prob, advantages, response_mask, rollout_log_prob)
+
+    mask = response_mask if response_mask.dtype == torch.bool else response_mask != 0
+    B, T_max = log_prob.shape
+    cdt = torch.float32 if log_prob.dtype in (torch.float16, torch.bfloat16) else log_prob.dtype
+    decoupled = rollout_log_prob is not None and correction == "decoupled"
+    ref = rollout_log_prob if (rollout_log_prob is not None and not decoupled) else old_log_prob
+
+    if check_finite:
+        _check_finite(
+            name,
+            mask,
+            old_log_prob=old_log_prob,
+            log_prob=log_prob.detach(),
+            advantages=advantages,
+            rollout_log_prob=rollout_log_prob,
+        )
+
+    with torch.no_grad():
+        # Sequence advantage: the value at the first valid token (row 0 for an empty row).
+        if advantages.dim() == 2:
+            first = mask.view(torch.uint8).argmax(-1, keepdim=True)
+            seq_adv = advantages.gather(-1, first).squeeze(-1).to(cdt)
+        else:
+            seq_adv = advantages.to(cdt)
+        pos = seq_adv >= 0
+        T = mask.sum(-1).to(cdt)
+        T1 = T.clamp(min=1.0)
+        # Aggregation weight per valid token of each row (veRL's agg_loss).
+        if loss_agg_mode == "token-mean":
+            row_w = (1.0 / T.sum().clamp(min=1.0)).expand(B)
+        elif loss_agg_mode == "seq-mean-token-sum":
+            row_w = torch.full((B,), 1.0 / B, dtype=cdt, device=log_prob.device)
+        elif loss_agg_mode == "seq-mean-token-mean":
+            row_w = 1.0 / (B * T1)
+        else:
+            row_w = torch.full((B,), 1.0 / T_max, dtype=cdt, device=log_prob.device)
+
+        x = log_prob.detach().to(cdt) - ref.to(cdt)
+        x = torch.where(mask, x, 0.0)  # a masked token holds exactly 0, whatever it held
+        seq_log_w = x.sum(-1)
+
+        metrics = {}
+        if decoupled:
+            d = torch.where(mask, old_log_prob.to(cdt) - rollout_log_prob.to(cdt), 0.0)
+            seq_d = d.sum(-1)
+            if rule.level == "sequence":
+                disc = seq_d.clamp(max=log_cap).exp()
+                trunc = (seq_d > log_cap).to(cdt)
+                metrics["disc_trunc_frac"] = _masked_mean(trunc, T > 0)
+            else:
+                disc = d.clamp(max=log_cap).exp()
+                metrics["disc_trunc_frac"] = ((d > log_cap) & mask).sum().to(cdt) / T.sum().clamp(
+                    min=1.0
+                )
+            metrics["disc_log_w_mean"] = _masked_mean(seq_d, T > 0)
+            del d
+
+        o = _rules._TorchOps
+        if rule.seq_only:
+            c_seq, clip_seq = rule._fn(o, seq_log_w, pos, T1, p)
+            c_seq = torch.where(T > 0, c_seq, 0.0)
+            if decoupled:
+                c_seq = c_seq * disc
+            row_coef = row_w * c_seq * seq_adv
+            phi_row = c_seq
+            clip_tok = None if clip_seq is None else (clip_seq & (T > 0)).to(cdt) * T
+        else:
+            c, clipped = rule._fn(o, x, mask, pos[:, None], T1[:, None], p)
+            c = torch.where(mask, c, 0.0)
+            if decoupled:
+                c = c * disc if disc.dim() == 2 else c * disc[:, None]
+            tok_coef = c * (row_w * seq_adv)[:, None]
+            phi_row = c.sum(-1) / T1
+            clip_tok = None if clipped is None else (clipped & mask).sum(-1).to(cdt)
+        del x
+
+    if rule.seq_only:
+        loss = _row_fn().apply(log_prob, mask, row_coef, seq_log_w)
+    else:
+        diff = log_prob.to(cdt) - ref.to(cdt)
+        loss = -torch.where(mask, tok_coef * diff, 0.0).sum().to(log_prob.dtype)
+
+    with torch.no_grad():
+        metrics.update(_metrics(seq_log_w, T, pos, phi_row, clip_tok, cdt))
+    if check_finite and not bool(torch.isfinite(loss)):
+        raise ValueError(f"the loss is not finite (loss {name}): {float(loss)}")
+    return loss, metrics
+
+
+def _masked_mean(v, valid):
+    import torch
+
+    n = valid.sum().to(v.dtype)
+    return torch.where(valid, v, 0.0).sum() / n.clamp(min=1.0)
+
+
+def _metrics(seq_log_w, T, pos, phi_row, clip_tok, cdt):
+    import torch
+
+    valid = T > 0
+    n = valid.sum().to(cdt)
+    n1 = n.clamp(min=1.0)
+    lw = seq_log_w
+    mean = torch.where(valid, lw, 0.0).sum() / n1
+    var = torch.where(valid, (lw - mean) ** 2, 0.0).sum() / (n - 1.0).clamp(min=1.0)
+    any_valid = n > 0
+    zero = torch.zeros((), dtype=cdt, device=lw.device)
+    lw_masked = torch.where(valid, lw, float("-inf"))
+    out = {
+        "log_w_mean": mean,
+        "log_w_std": var.sqrt(),
+        "log_w_min": torch.where(any_valid, torch.where(valid, lw, float("inf")).amin(), zero),
+        "log_w_max": torch.where(any_valid, lw_masked.amax(), zero),
+        "w_mean": torch.where(any_valid, (torch.logsumexp(lw_masked, 0) - n1.log()).exp(), zero),
+    }
+    vpos, vneg = valid & pos, valid & ~pos
+    out["n_pos"] = vpos.sum().to(cdt)
+    out["n_neg"] = vneg.sum().to(cdt)
+    out["phi_mean_pos"] = _masked_mean(phi_row, vpos)
+    out["phi_mean_neg"] = _masked_mean(phi_row, vneg)
+    ess = kish_ess(lw, valid, check_nan_input=False)
+    out["ess"] = ess
+    out["ess_frac"] = ess / n1
+    if clip_tok is not None:
+        out["clip_frac"] = clip_tok.sum() / T.sum().clamp(min=1.0)
+    out["n_neg_w_gt_100"] = (vneg & (lw > math.log(100.0))).sum().to(cdt)
+    return out
