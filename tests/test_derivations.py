@@ -24,7 +24,7 @@ GROWING_KERNEL = W**k * sp.exp(-lam * (1 - W))  # lam <= 0 in disguise: no inter
 
 @pytest.fixture(scope="module")
 def records():
-    return {r.id: r for r in run_checks()}
+    return {r.id: r for r in run_checks(CLAIMS)}
 
 
 def test_every_claim_has_a_check():
