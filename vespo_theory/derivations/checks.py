@@ -344,7 +344,9 @@ def check_k2(*, kernel=None, surrogate=None) -> CheckRecord:
         "symbolic",
         ok_deriv and ok_inf,
         f"W f'(W) - phi simplifies to {0 if ok_deriv else gap}; f(0) = {f0}; "
-        f"lim_(W->oo) f = {f_inf} (claimed {claimed_inf}); f is increasing and bounded: the "
+        f"lim_(W->oo) f = {f_inf} (claimed {claimed_inf}; SymPy's limit does not close on "
+        "lowergamma, so it is taken after rewriting lowergamma = Gamma - uppergamma); "
+        "f is increasing and bounded: the "
         "surrogate saturates (soft clip)",
     )
 
