@@ -1,0 +1,115 @@
+"""Synthetic tasks with a verifiable 0/1 reward and variable-length answers.
+
+Each task draws a prompt and its reference answer from a NumPy ``Generator`` and scores a sampled
+response by exact match of the final answer. Answer length grows with the prompt's size, so the
+sequence length T (and with it the spread of the sequence log-weight) varies within a batch.
+
+* ``add``: multi-digit addition with worked steps, least significant column first:
+  ``A47+85>`` -> ``7+5=12,4+8+1=13:132`` (only the part after ``:`` is scored).
+* ``reverse``: ``R3081>`` -> ``1803``.
+* ``sort``: ``S3081>`` -> ``0138``.
+
+>>> import numpy as np
+>>> t = get_task("add")
+>>> t.answer("A47+85>")
+'7+5=12,4+8+1=13:132'
+>>> t.reward("A47+85>", "junk:132"), t.reward("A47+85>", "7+5=12:131")
+(1.0, 0.0)
+>>> get_task("reverse").answer("R3081>"), get_task("sort").answer("S3081>")
+('1803', '0138')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TASKS", "Task", "available_tasks", "get_task"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task: prompt generator, reference answer and reward. ``max_len`` bounds operand size."""
+
+    name: str
+    description: str
+    min_len: int
+    max_len: int
+
+    # -- prompts ---------------------------------------------------------------------------
+    def sample_prompt(self, rng: np.random.Generator) -> str:
+        if self.name == "add":
+            na, nb = rng.integers(self.min_len, self.max_len + 1, size=2)
+            a = int(rng.integers(10 ** (na - 1) if na > 1 else 0, 10**na))
+            b = int(rng.integers(10 ** (nb - 1) if nb > 1 else 0, 10**nb))
+            return f"A{a}+{b}>"
+        n = int(rng.integers(self.min_len, self.max_len + 1))
+        digits = "".join(str(d) for d in rng.integers(0, 10, size=n))
+        return f"{self.name[0].upper()}{digits}>"
+
+    def sample(self, rng: np.random.Generator, n: int) -> list[str]:
+        """``n`` prompts drawn from ``rng``."""
+        return [self.sample_prompt(rng) for _ in range(n)]
+
+    # -- answers ---------------------------------------------------------------------------
+    def _check_prompt(self, prompt: str) -> str:
+        head = "A" if self.name == "add" else self.name[0].upper()
+        if not (prompt.startswith(head) and prompt.endswith(">")):
+            raise ValueError(f"prompt: {prompt!r} is not a {self.name!r} prompt")
+        return prompt[1:-1]
+
+    def answer(self, prompt: str) -> str:
+        """The reference response (what supervised warm start imitates)."""
+        body = self._check_prompt(prompt)
+        if self.name == "reverse":
+            return body[::-1]
+        if self.name == "sort":
+            return "".join(sorted(body))
+        a, b = body.split("+")
+        da, db = a[::-1], b[::-1]
+        steps, carry = [], 0
+        for i in range(max(len(da), len(db))):
+            x = int(da[i]) if i < len(da) else 0
+            y = int(db[i]) if i < len(db) else 0
+            s = x + y + carry
+            steps.append(f"{x}+{y}" + (f"+{carry}" if carry else "") + f"={s}")
+            carry = s // 10
+        return ",".join(steps) + f":{int(a) + int(b)}"
+
+    def final_answer(self, response: str) -> str:
+        """The scored part of a response (after the last ``:`` for ``add``)."""
+        if self.name == "add":
+            return response.rsplit(":", 1)[-1] if ":" in response else ""
+        return response
+
+    def reward(self, prompt: str, response: str) -> float:
+        """1.0 if the response's final answer is exactly right, else 0.0."""
+        return float(self.final_answer(response) == self.final_answer(self.answer(prompt)))
+
+    def max_response_len(self) -> int:
+        """Tokens a correct answer can need, plus EOS and a margin for wrong ones."""
+        if self.name == "add":
+            n = self.max_len
+            return n * len("9+9+1=19,") + n + 2 + 4
+        return self.max_len + 1 + 4
+
+
+TASKS: dict[str, Task] = {
+    "add": Task("add", "multi-digit addition with worked column steps; 1-3 digit operands", 1, 3),
+    "reverse": Task("reverse", "reverse a digit string of length 3-12", 3, 12),
+    "sort": Task("sort", "sort a digit string of length 3-12", 3, 12),
+}
+
+
+def available_tasks() -> list[str]:
+    return sorted(TASKS)
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; ValueError listing the valid names otherwise."""
+    if name not in TASKS:
+        raise ValueError(
+            f"task: unknown task {name!r}; valid tasks: {', '.join(available_tasks())}"
+        )
+    return TASKS[name]
