@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input: one clear line naming the argument, exit status 2 like argparse.
         print(f"vespo {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Output piped into a reader that stopped early (``vespo derive | head``): exit quietly.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(f"vespo {args.command}: interrupted", file=sys.stderr)
         return 130
