@@ -51,4 +51,4 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(out)
+    return "\n".join(r.rstrip() for r in out)
