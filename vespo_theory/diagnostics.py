@@ -81,7 +81,8 @@ def _gpd_fit_zhang_stephens(x: np.ndarray) -> tuple[float, float]:
     b = b / (3.0 * x[int(n / 4 + 0.5) - 1]) + 1.0 / x[-1]
     k_grid = np.log1p(-b[:, None] * x[None, :]).mean(axis=1)
     log_lik = n * (np.log(-b / k_grid) - k_grid - 1.0)
-    weights = 1.0 / np.exp(log_lik[None, :] - log_lik[:, None]).sum(axis=1)
+    with np.errstate(over="ignore"):  # exp -> inf gives weight 0: that grid point is negligible
+        weights = 1.0 / np.exp(log_lik[None, :] - log_lik[:, None]).sum(axis=1)
     keep = weights >= 10 * np.finfo(np.float64).eps
     weights, b = weights[keep], b[keep]
     weights = weights / weights.sum()
