@@ -230,8 +230,9 @@ def policy_loss(
             seq_adv = advantages.gather(-1, first).squeeze(-1).to(cdt)
         else:
             seq_adv = advantages.to(cdt)
-        pos = seq_adv >= 0
         T = mask.sum(-1).to(cdt)
+        seq_adv = torch.where(T > 0, seq_adv, 0.0)  # an empty row reads a masked value
+        pos = seq_adv >= 0
         T1 = T.clamp(min=1.0)
         # Aggregation weight per valid token of each row (veRL's agg_loss).
         if loss_agg_mode == "token-mean":

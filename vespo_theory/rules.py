@@ -258,6 +258,10 @@ class _NumpyOps:
         return np.ones_like(x)
 
     @staticmethod
+    def full_like(x, v):
+        return np.full_like(x, v)
+
+    @staticmethod
     def finfo_max(x):
         return float(np.finfo(x.dtype).max)
 
@@ -310,6 +314,12 @@ class _TorchOps:
         import torch
 
         return torch.ones_like(x)
+
+    @staticmethod
+    def full_like(x, v):
+        import torch
+
+        return torch.full_like(x, v)
 
     @staticmethod
     def finfo_max(x):
@@ -396,7 +406,7 @@ def _tok_cispo(o, x, mask, pos, T, p):
 def _tok_sapo(o, x, mask, pos, T, p):
     # r sech^2(tau (r - 1) / 2) = 4 r sigmoid(z) sigmoid(-z), z = tau (r - 1), in log space.
     r, _ = _sat_exp(o, x)
-    tau = p.tau_neg + (p.tau_pos - p.tau_neg) * pos
+    tau = o.where(pos, o.full_like(x, p.tau_pos), o.full_like(x, p.tau_neg))
     z = tau * (r - 1.0)
     log_c = x + math.log(4.0) + o.logsigmoid(z) + o.logsigmoid(-z)
     return o.exp(o.minimum(log_c, _log_sat(o, x))) / T, None
