@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "derive": "vespo_theory.cli.derive",
     "bound": "vespo_theory.cli.bound",
     "figures": "vespo_theory.cli.figures",
+    "train-lm": "vespo_theory.cli.train_lm",
 }
 
 

@@ -1,0 +1,197 @@
+"""``vespo train-lm``: RL on a small language model under staleness N, async lag and mismatch.
+
+One run writes ``metrics.csv`` (one row per optimizer step), ``summary.json`` and the sidecar
+``metrics.json`` into ``--out``, with a checkpoint after every rollout batch: the same command
+resumes. ``--measure`` runs the measurement-only mode instead (log W of responses sampled by one
+checkpoint version and scored by a later one, by length bin). torch, transformers and
+``simulations`` are imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+HELP = "RL on a small LM (or a local HF causal LM) with staleness N, async lag, engine mismatch"
+
+# --fast: a smoke-sized run (CI); every other field keeps the protocol's value.
+FAST = {"steps": 8, "eval_every": 4, "heldout_n": 32, "prompts_per_step": 4, "sft_steps": 120}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--list-tasks", action="store_true", help="print the tasks and exit")
+    p.add_argument("--task", default="add", help="task name (see --list-tasks; default add)")
+    p.add_argument("--rule", default="vespo", help="reshaping rule from vespo_theory.rules")
+    p.add_argument("--staleness", type=int, default=1, help="N: mini-batches per rollout batch")
+    p.add_argument("--async-lag", type=int, default=0, help="L: sampler weights lag L versions")
+    p.add_argument(
+        "--mismatch", default="none", help="sampler engine: none | bf16 | noise:SIGMA (logits)"
+    )
+    p.add_argument("--correction", default="entangled", choices=["entangled", "decoupled"])
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 128)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--group-size", type=int, default=None, help="G responses per prompt")
+    p.add_argument("--prompts-per-step", type=int, default=None, help="prompts per mini-batch")
+    p.add_argument("--eval-every", type=int, default=None, help="held-out evaluation period")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
+    p.add_argument("--out", default=None, help="output directory (required unless --list-tasks)")
+    p.add_argument("--fast", action="store_true", help="smoke-sized run (CI)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--model", default=None, help="local Hugging Face causal-LM directory")
+    g = p.add_argument_group("measurement-only mode")
+    g.add_argument("--measure", action="store_true", help="measure log W between two versions")
+    g.add_argument(
+        "--later-model",
+        default=None,
+        help="HF directory of the later version (with --model); without --model the later "
+        "version is the built-in model after --steps RL steps of --rule",
+    )
+    g.add_argument("--measure-prompts", type=int, default=64, help="prompts to sample")
+    g.add_argument("--samples-per-prompt", type=int, default=4)
+    g.add_argument("--max-new-tokens", type=int, default=None, help="response length cap")
+
+
+def _config(args):
+    from simulations.lm.rl import LMRunConfig
+
+    d = {
+        "task": args.task,
+        "rule": args.rule,
+        "staleness": args.staleness,
+        "async_lag": args.async_lag,
+        "mismatch": args.mismatch,
+        "correction": args.correction,
+        "seed": args.seed,
+        "model": args.model,
+    }
+    if args.fast:
+        d.update(FAST)
+    for field, val in (
+        ("steps", args.steps),
+        ("lr", args.lr),
+        ("group_size", args.group_size),
+        ("prompts_per_step", args.prompts_per_step),
+        ("eval_every", args.eval_every),
+    ):
+        if val is not None:
+            d[field] = val
+    return LMRunConfig(**d)
+
+
+def _list_tasks() -> int:
+    from simulations.lm.tasks import TASKS, available_tasks
+
+    for name in available_tasks():
+        print(f"{name:8s}  {TASKS[name].description}")
+    return 0
+
+
+def _measure(args, cfg) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from simulations.lm.measure import MEASURE_COLUMNS, measure_log_w
+    from simulations.lm.rl import _build, resolve_device, run
+    from simulations.lm.tasks import get_task
+    from vespo_theory.cli._util import format_table
+    from vespo_theory.provenance import run_metadata, write_sidecar
+
+    t0 = time.time()
+    dev = resolve_device(args.device)
+    out = Path(args.out)
+    task = get_task(cfg.task)
+    if cfg.model is not None:
+        if args.later_model is None:
+            raise ValueError("--measure with --model needs --later-model (the later version)")
+        from simulations.lm.hf import load_hf
+
+        early, tok = load_hf(cfg.model, dev)
+        later, _ = load_hf(args.later_model, dev)
+        max_new = args.max_new_tokens or 256
+    else:
+        if args.later_model is not None:
+            raise ValueError("--later-model is for HF checkpoints; give --model too")
+        early, tok = _build(cfg, dev, progress=not args.no_progress)
+        run(cfg, out / "train", device=str(dev), progress=not args.no_progress)
+        later, _ = _build(cfg, dev, progress=False)
+        ck = torch.load(out / "train" / "checkpoint.pt", map_location=dev, weights_only=False)
+        later.load_state_dict(ck["model"])
+        max_new = args.max_new_tokens or task.max_response_len()
+    if args.measure_prompts < 1 or args.samples_per_prompt < 1 or max_new < 1:
+        raise ValueError("--measure-prompts, --samples-per-prompt, --max-new-tokens must be >= 1")
+    prompts = task.sample(np.random.default_rng([cfg.seed, 5]), args.measure_prompts)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+    rows, _, _ = measure_log_w(
+        early,
+        later,
+        tok,
+        prompts,
+        samples_per_prompt=args.samples_per_prompt,
+        max_new_tokens=max_new,
+        generator=gen,
+        device=dev,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    import csv
+
+    with open(out / "measure.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=MEASURE_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    meta = run_metadata(
+        {
+            "mode": "measure",
+            "run": cfg.__dict__,
+            "later_model": args.later_model,
+            "max_new_tokens": max_new,
+            "measure_prompts": args.measure_prompts,
+            "samples_per_prompt": args.samples_per_prompt,
+        },
+        seed=cfg.seed,
+        device=dev,
+    )
+    write_sidecar(out / "measure.json", meta, wall_time=time.time() - t0)
+    cols = [
+        "bin",
+        "n",
+        "log_w_mean",
+        "log_w_std",
+        "phi2_pos_mean",
+        "m2_pos",
+        "phi2_neg_mean",
+        "m2_neg",
+        "ess_frac",
+        "khat",
+    ]
+    fmt = [
+        {c: (f"{r[c]:.4g}" if isinstance(r.get(c), float) else r.get(c, "")) for c in cols}
+        for r in rows
+    ]
+    print(format_table(fmt, cols))
+    print(f"wrote {out / 'measure.csv'}")
+    return 0
+
+
+def run(args) -> int:
+    if args.list_tasks:
+        return _list_tasks()
+    if args.out is None:
+        raise ValueError("--out is required (the run directory)")
+    import torch
+
+    from simulations.lm.rl import run as run_lm
+
+    cfg = _config(args)
+    if args.measure:
+        return _measure(args, cfg)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    summary = run_lm(cfg, args.out, device=args.device, progress=not args.no_progress)
+    print(
+        f"{cfg.rule} N={cfg.staleness} L={cfg.async_lag} mismatch={cfg.mismatch}: "
+        f"held-out success {summary['initial_heldout']:.3f} -> {summary['final_heldout']:.3f} "
+        f"(best {summary['best_heldout']:.3f}); collapsed: {summary['collapsed']}"
+        + (f" at step {summary['collapse_step']}" if summary["collapsed"] else "")
+    )
+    print(f"wrote {args.out}/metrics.csv")
+    return 0
