@@ -83,7 +83,8 @@ def token_lattice(
 ) -> TokenLattice:
     """Put the token log-ratios on a lattice.
 
-    ``delta`` (e.g. ``N * drift_size`` of the lattice drift model) is tried first: if every
+    ``delta`` (e.g. ``N * drift_size`` of the lattice drift model) is tried first, then the
+    smallest gap between distinct l_v (two distinct values are always on a lattice): if every
     ``l_v`` is within ``1e-9 delta`` of ``l_0 + delta Z`` (float rounding of the logits), the
     lattice is exact (``max_err`` then holds that rounding, ~1e-15). Otherwise the range of l is
     split into ``grid - 1`` steps and each l_v rounded (``max_err <= delta / 2``).
@@ -104,6 +105,13 @@ def token_lattice(
         if err <= 1e-9 * delta:
             return TokenLattice(log_mu, log_pi, l, m.astype(np.int64), c0, delta, err, True)
     lo, hi = float(l.min()), float(l.max())
+    distinct = np.unique(l)
+    if distinct.size >= 2:  # the smallest gap between distinct values may be a common step
+        gap = float(np.diff(distinct).min())
+        m = np.rint((l - lo) / gap)
+        err = float(np.max(np.abs(l - lo - gap * m)))
+        if err <= 1e-9 * gap and m.max() < 4 * grid:
+            return TokenLattice(log_mu, log_pi, l, m.astype(np.int64), lo, gap, err, True)
     if hi - lo <= 1e-300:
         return TokenLattice(log_mu, log_pi, l, np.zeros(l.size, np.int64), lo, 1.0, 0.0, True)
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 2:
@@ -176,8 +184,13 @@ class LatticeLaw:
         n_shift = extra * (lat.width - 1) + 1
         y = self.grid(n + extra, p.size + n_shift - 1)
         lf, sign = log_f(y)
-        with np.errstate(over="ignore"):
+        # overflow / inf * 0 only make this tilt's result non-finite; _best then rejects it
+        with np.errstate(over="ignore", invalid="ignore"):
             g = sign * np.exp(lf - a * y)
+            return self._correlate(g, p, eps_p, n, extra, a, n_shift)
+
+    def _correlate(self, g, p, eps_p, n, extra, a, n_shift):
+        lat = self.lat
         if not np.isfinite(g).all():
             return np.full(n_shift, np.nan), np.full(n_shift, np.inf)
         if n_shift * p.size <= 30_000_000:
@@ -207,7 +220,7 @@ def _best(law: LatticeLaw, log_f, n: int, extra: int) -> tuple[np.ndarray, np.nd
     best = None
     for a in (0.0, 1.0, 2.0):
         v, e = law.expect(log_f, n, extra, a)
-        if not np.isfinite(e).all():
+        if not (np.isfinite(e).all() and np.isfinite(v).all()):
             continue
         score = float(e.max())
         if best is None or score < best[3]:
@@ -323,9 +336,8 @@ def lattice_results(
         )
         d1 = _disc_err(law, c_of, T)
         d2 = _disc_err(law, lambda x: c_of(x) ** 2, T)
-        if T >= 1:
-            H1, eH1, _ = _best(law, log_c, T - 1, 1)
-            H1c2, eH1c2, _ = _best(law, log_c2, T - 1, 1)
+        H1, eH1, _ = _best(law, log_c, T - 1, 1)
+        H1c2, eH1c2, _ = _best(law, log_c2, T - 1, 1)
         h1, eh1 = H1[kv], eH1[kv]
         mean = A * T * (mu * h1 - pi * float(mu @ h1))
         mean_err = abs(A) * T * (mu * eh1 + pi * float(mu @ eh1))

@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS: dict[str, str] = {
     "derive": "vespo_theory.cli.derive",
     "bound": "vespo_theory.cli.bound",
+    "simulate": "vespo_theory.cli.simulate",
+    "sweep": "vespo_theory.cli.sweep",
     "figures": "vespo_theory.cli.figures",
     "train-lm": "vespo_theory.cli.train_lm",
 }

@@ -1,0 +1,150 @@
+"""Tabular autoregressive models: enumeration, M1, staleness, mismatch, Monte Carlo agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulations.config import ARConfig
+from simulations.runners import simulate_ar
+from simulations.tabular import enumerate_sequences, make_ar_model, round_logits
+
+SETTINGS = [
+    dict(policy="context-free"),
+    dict(policy="markov"),
+    dict(policy="prefix", n_hash=5),
+    dict(policy="markov", end_token=True),
+    dict(policy="prefix", drift="random", N=3),
+    dict(policy="context-free", drift="steps", N=4),
+    dict(policy="markov", drift="lattice", N=2),
+    dict(policy="prefix", precision="bf16", flip_prob=0.2, flip_scale=2.0),
+    dict(policy="context-free", precision="fp16", flip_prob=0.3, end_token=True),
+]
+
+
+@pytest.mark.parametrize("extra", SETTINGS)
+def test_enumeration_is_a_distribution_and_m1_holds(extra):
+    """Probabilities sum to 1 and E_b[W] = 1 (claim M1) in every setting, including end token,
+    prefix hashing and the three-policy (sampler) setting. Tolerance 1e-12: a sum of 4^5 = 1024
+    float64 products carries a relative rounding error below 1024 * 6 eps ~ 1.4e-12 at worst;
+    in practice far less."""
+    cfg = ARConfig(V=4, T=5, drift_size=0.3, **{"N": 2, **extra})
+    model = make_ar_model(cfg)
+    batch = enumerate_sequences(model)
+    assert abs(batch.weight.sum() - 1.0) < 1e-12
+    assert abs(batch.weight @ np.exp(batch.seq_log_w) - 1.0) < 1e-12
+
+
+def test_m2_closed_form_for_context_free():
+    """E_mu[W^2] = (sum_v mu_v^-1 pi_v^2)^T (claim M2) by enumeration; 1e-12 relative (float)."""
+    cfg = ARConfig(V=5, T=6, N=3, drift_size=0.2)
+    model = make_ar_model(cfg)
+    batch = enumerate_sequences(model)
+    e_w2 = batch.weight @ np.exp(2 * batch.seq_log_w)
+    mu, pi = np.exp(model.log_mu[0]), model.pi[0]
+    assert e_w2 == pytest.approx(float(pi**2 @ (1 / mu)) ** 6, rel=1e-12)
+    assert e_w2 > 1.0
+
+
+def test_end_token_masks_the_rest():
+    cfg = ARConfig(V=3, T=4, end_token=True)
+    batch = enumerate_sequences(make_ar_model(cfg))
+    for toks, mask in zip(batch.tokens, batch.mask):
+        ends = np.flatnonzero(toks == 2)
+        n_valid = ends[0] + 1 if ends.size else 4
+        assert mask.sum() == n_valid and mask[:n_valid].all()
+
+
+@pytest.mark.parametrize("drift", ["steps", "fixed", "random", "lattice"])
+def test_no_staleness_means_w_is_one_and_vespo_is_unbiased(drift):
+    """N = 0: mu = pi, W = 1 everywhere, phi(1) = 1, so VESPO's estimate is exactly on target."""
+    cfg = ARConfig(V=3, T=4, policy="markov", N=0, drift=drift)
+    res = simulate_ar(cfg, ["vespo", "is"], method="enumeration")
+    assert res["summary"]["log_E_W2"] == pytest.approx(0.0, abs=1e-14)
+    for rec in res["rules"]:
+        assert rec["E_phi"] == pytest.approx(1.0, abs=1e-14)
+        # bias is a difference of two equal float sums of 81 terms: 1e-12 absolute
+        assert rec["bias_norm"] < 1e-12
+
+
+def test_staleness_grows_chi2_and_steps_improve_reward():
+    """More staleness, larger E[W^2]; pi after N exact ascent steps has more reward than mu."""
+    vals = []
+    for N in (1, 2, 4):
+        cfg = ARConfig(V=4, T=4, N=N, drift="fixed", drift_size=0.2)
+        vals.append(simulate_ar(cfg, ["is"], method="enumeration")["summary"]["log_E_W2"])
+    assert vals[0] < vals[1] < vals[2]
+    model = make_ar_model(ARConfig(V=4, T=3, policy="markov", N=5, drift="steps"))
+    r = model.reward
+    assert (model.pi @ r > np.exp(model.log_mu) @ r).all()
+
+
+def test_round_logits_precision():
+    """bf16 keeps 8 significant bits: relative error <= 2^-8 (round to nearest); fp16 2^-11."""
+    x = np.random.default_rng(0).normal(size=1000) * 5
+    for prec, rel in (("bf16", 2.0**-8), ("fp16", 2.0**-11)):
+        y = round_logits(x, prec)
+        assert (np.abs(y - x) <= rel * np.abs(x) + 1e-7).all()
+        assert (y != x).any()
+    assert np.array_equal(round_logits(x, "none"), x)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(policy="markov", N=2, drift="fixed"),
+        dict(policy="prefix", n_hash=4, end_token=True, N=2),
+        dict(policy="context-free", precision="bf16", flip_prob=0.2, N=1),
+    ],
+)
+def test_monte_carlo_within_4_se_of_enumeration(extra):
+    """MC (n = 20000, fixed seed) within 4 standard errors of the exact values, per rule."""
+    cfg = ARConfig(V=3, T=5, drift_size=0.3, **extra)
+    rules = ["is", "vespo", "ppo_clip", "gmpo"]
+    ex = simulate_ar(cfg, rules, method="enumeration")
+    mc = simulate_ar(cfg, rules, method="mc", n_mc=20_000)
+    assert abs(mc["summary"]["E_W"] - 1.0) <= 4 * mc["summary"]["se"]["E_W"]
+    for a, b in zip(ex["rules"], mc["rules"]):
+        for key in ("E_phi", "E_phi2", "var_trace", "bias_norm"):
+            se = b["se"][key]
+            assert abs(a[key] - b[key]) <= 4 * se + 1e-12, (a["rule"], key, a[key], b[key], se)
+
+
+def test_vespo_bounds_hold_in_every_setting():
+    for extra in SETTINGS:
+        cfg = ARConfig(V=3, T=5, drift_size=0.5, **{"N": 3, **extra})
+        rec = simulate_ar(cfg, ["vespo"], method="enumeration")["rules"][0]
+        assert rec["bound_holds"] is True
+        assert rec["bounds"]["B1"]["observed"] <= rec["bounds"]["B1"]["bound"]
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="N \\(staleness\\) must be an integer >= 0"):
+        ARConfig(N=-1)
+    with pytest.raises(ValueError, match="must sum to 1"):
+        make_ar_model(ARConfig(mu_probs=(0.5, 0.4), pi_probs=(0.5, 0.5)))
+    with pytest.raises(ValueError, match="mu = 0 where pi > 0"):
+        make_ar_model(ARConfig(mu_probs=(0.0, 1.0), pi_probs=(0.5, 0.5)))
+    with pytest.raises(ValueError, match="pi = 0"):
+        make_ar_model(ARConfig(mu_probs=(0.5, 0.5), pi_probs=(0.0, 1.0)))
+    with pytest.raises(ValueError, match="V\\^T = 10\\^7.*lower V or T"):
+        enumerate_sequences(make_ar_model(ARConfig(V=10, T=7)))
+    with pytest.raises(ValueError, match="policy must be one of"):
+        ARConfig(policy="lstm")
+    with pytest.raises(ValueError, match="unknown rule"):
+        simulate_ar(ARConfig(V=2, T=2), ["nope"])
+    with pytest.raises(ValueError, match="lattice method does not apply"):
+        simulate_ar(ARConfig(V=2, T=2), ["is"], method="lattice")
+    with pytest.raises(TypeError, match="T must be an integer"):
+        ARConfig(T=2.5)
+
+
+def test_same_seed_same_numbers():
+    cfg = ARConfig(V=3, T=6, policy="prefix", N=2)
+    a = simulate_ar(cfg, ["vespo"], method="mc", n_mc=2000)
+    b = simulate_ar(cfg, ["vespo"], method="mc", n_mc=2000)
+    assert a["rules"][0]["var_trace"] == b["rules"][0]["var_trace"]
+    c = simulate_ar(
+        ARConfig(V=3, T=6, policy="prefix", N=2, seed=1), ["vespo"], method="mc", n_mc=2000
+    )
+    assert c["rules"][0]["var_trace"] != a["rules"][0]["var_trace"]
