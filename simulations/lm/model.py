@@ -7,9 +7,9 @@ The one call signature shared with the Hugging Face adapter (``simulations.lm.hf
 ``idx`` [B, S] token ids; ``attn_mask`` [B, P + S] (1 = real token, 0 = padding) over the cached
 prefix of length P plus the new tokens; ``pos_ids`` [B, S] positions of the new tokens; ``past``
 the ``present`` of the previous call (None for a fresh sequence). Prompts are left-padded, so
-positions are counted from each row's first real token. Attention is computed in float32 by an
-explicit softmax (deterministic on CPU); every query may attend to itself, so a padding row gets
-finite (ignored) values instead of NaN.
+positions are counted from each row's first real token. Attention is an explicit softmax (in
+float32 at least; deterministic on CPU); every query may attend to itself, so a padding row
+gets finite (ignored) values instead of NaN.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class _Block(nn.Module):
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D // H)) + bias
-        att = torch.softmax(att.float(), dim=-1).to(v.dtype)
+        low = att.dtype in (torch.float16, torch.bfloat16)  # softmax in >= float32
+        att = torch.softmax(att.float() if low else att, dim=-1).to(v.dtype)
         y = (att @ v).transpose(1, 2).reshape(B, S, D)
         x = x + self.proj(y)
         x = x + self.mlp(self.ln2(x))

@@ -315,13 +315,15 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _build(cfg: LMRunConfig, device: torch.device, progress: bool):
+def _build(cfg: LMRunConfig, device: torch.device, progress: bool, cache_dir=None):
     """(model, tokenizer) on ``device``: the warm-started built-in model or a HF checkpoint."""
     if cfg.model is not None:
         from simulations.lm.hf import load_hf
 
         return load_hf(cfg.model, device)
-    model = load_or_train_sft(cfg.sft_config(), device="cpu", progress=progress)
+    model = load_or_train_sft(
+        cfg.sft_config(), device="cpu", cache_dir=cache_dir, progress=progress
+    )
     return model.to(device), CharTokenizer()
 
 
@@ -335,11 +337,13 @@ def run(
     device: str = "auto",
     progress: bool = False,
     max_rollouts: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Run (or resume) ``cfg`` into ``out_dir``; returns the summary dict.
 
     ``max_rollouts`` stops after that many rollout batches of this call (as an interruption
-    would, right after a checkpoint); calling ``run`` again resumes.
+    would, right after a checkpoint); calling ``run`` again resumes. ``cache_dir`` holds the
+    warm-start checkpoints (default ``outputs/cache/lm_sft``).
     """
     from vespo_theory.losses import get_loss
     from vespo_theory.provenance import run_metadata, write_sidecar
@@ -367,7 +371,7 @@ def run(
     rule = get_rule(cfg.rule)
     loss_fn = get_loss(cfg.rule)
     engine = parse_mismatch(cfg.mismatch)
-    model, tok = _build(cfg, dev, progress)
+    model, tok = _build(cfg, dev, progress, cache_dir)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     heldout = task.sample(np.random.default_rng([99, 0]), cfg.heldout_n)

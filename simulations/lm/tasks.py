@@ -36,17 +36,24 @@ class Task:
     description: str
     min_len: int
     max_len: int
+    kind: str = ""  # add | reverse | sort; defaults to the name
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", self.name)
+        if self.kind not in ("add", "reverse", "sort"):
+            raise ValueError(f"Task.kind must be add, reverse or sort, got {self.kind!r}")
 
     # -- prompts ---------------------------------------------------------------------------
     def sample_prompt(self, rng: np.random.Generator) -> str:
-        if self.name == "add":
+        if self.kind == "add":
             na, nb = rng.integers(self.min_len, self.max_len + 1, size=2)
             a = int(rng.integers(10 ** (na - 1) if na > 1 else 0, 10**na))
             b = int(rng.integers(10 ** (nb - 1) if nb > 1 else 0, 10**nb))
             return f"A{a}+{b}>"
         n = int(rng.integers(self.min_len, self.max_len + 1))
         digits = "".join(str(d) for d in rng.integers(0, 10, size=n))
-        return f"{self.name[0].upper()}{digits}>"
+        return f"{self.kind[0].upper()}{digits}>"
 
     def sample(self, rng: np.random.Generator, n: int) -> list[str]:
         """``n`` prompts drawn from ``rng``."""
@@ -54,7 +61,7 @@ class Task:
 
     # -- answers ---------------------------------------------------------------------------
     def _check_prompt(self, prompt: str) -> str:
-        head = "A" if self.name == "add" else self.name[0].upper()
+        head = self.kind[0].upper()
         if not (prompt.startswith(head) and prompt.endswith(">")):
             raise ValueError(f"prompt: {prompt!r} is not a {self.name!r} prompt")
         return prompt[1:-1]
@@ -62,9 +69,9 @@ class Task:
     def answer(self, prompt: str) -> str:
         """The reference response (what supervised warm start imitates)."""
         body = self._check_prompt(prompt)
-        if self.name == "reverse":
+        if self.kind == "reverse":
             return body[::-1]
-        if self.name == "sort":
+        if self.kind == "sort":
             return "".join(sorted(body))
         a, b = body.split("+")
         da, db = a[::-1], b[::-1]
@@ -79,7 +86,7 @@ class Task:
 
     def final_answer(self, response: str) -> str:
         """The scored part of a response (after the last ``:`` for ``add``)."""
-        if self.name == "add":
+        if self.kind == "add":
             return response.rsplit(":", 1)[-1] if ":" in response else ""
         return response
 
@@ -89,7 +96,7 @@ class Task:
 
     def max_response_len(self) -> int:
         """Tokens a correct answer can need, plus EOS and a margin for wrong ones."""
-        if self.name == "add":
+        if self.kind == "add":
             n = self.max_len
             return n * len("9+9+1=19,") + n + 2 + 4
         return self.max_len + 1 + 4
@@ -99,6 +106,9 @@ TASKS: dict[str, Task] = {
     "add": Task("add", "multi-digit addition with worked column steps; 1-3 digit operands", 1, 3),
     "reverse": Task("reverse", "reverse a digit string of length 3-12", 3, 12),
     "sort": Task("sort", "sort a digit string of length 3-12", 3, 12),
+    "reverse-short": Task(
+        "reverse-short", "reverse a digit string of length 1-3 (easy: smoke tests)", 1, 3, "reverse"
+    ),
 }
 
 

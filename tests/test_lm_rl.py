@@ -1,0 +1,205 @@
+"""The RL loop on a tiny model: columns, determinism, resume, lag/mismatch, gradient, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from simulations.lm.rl import COLUMNS, LMRunConfig, collapse_summary, resolve_device, run  # noqa: E402
+
+# A tiny protocol on the easy task: 32-wide model, 70 warm-start steps (sampled reward ~0.3-0.6,
+# so groups have mixed rewards and non-zero advantages), 2 prompts x 4 responses per mini-batch.
+TINY = dict(
+    task="reverse-short",
+    d_model=32,
+    n_head=2,
+    sft_steps=70,
+    sft_batch_size=32,
+    steps=6,
+    prompts_per_step=2,
+    group_size=4,
+    heldout_n=8,
+    eval_every=2,
+    staleness=2,
+    lr=1e-3,
+)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("sft_cache")
+
+
+def _run(cfg, out, cache, **kw):
+    return run(cfg, out, device="cpu", cache_dir=cache, **kw)
+
+
+def _rows(path):
+    with open(path / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_metrics_columns_and_sidecar(tmp_path, cache):
+    cfg = LMRunConfig(**TINY)
+    summary = _run(cfg, tmp_path, cache)
+    rows = _rows(tmp_path)
+    assert [int(r["step"]) for r in rows] == list(range(1, cfg.steps + 1))
+    required = "step reward heldout_success response_length log_w_mean phi_mean ess grad_norm"
+    assert set(required.split() + ["kl_sampler"]) <= set(rows[0])
+    assert list(rows[0]) == COLUMNS
+    # held-out success on evaluation steps only; values are success rates
+    evals = [r for r in rows if r["heldout_success"] != ""]
+    assert [int(r["step"]) for r in evals] == [2, 4, 6]
+    assert all(0.0 <= float(r["heldout_success"]) <= 1.0 for r in evals)
+    for r in rows:
+        for c in ("reward", "log_w_mean", "phi_mean", "ess", "grad_norm", "kl_sampler"):
+            assert math.isfinite(float(r[c])), (c, r[c])
+        # Kish ESS is between 1 and the mini-batch size; phi^2 never exceeds M^2 (claim B2)
+        assert 1.0 - 1e-9 <= float(r["ess"]) <= 8 + 1e-9
+        for s in ("pos", "neg"):
+            if r[f"phi2_{s}_mean"] != "nan":
+                assert float(r[f"phi2_{s}_mean"]) <= float(r[f"m2_{s}"]) * (1 + 1e-12)
+    # staleness N=2: the second mini-batch of each rollout batch was sampled one version ago
+    assert [int(r["staleness"]) for r in rows] == [0, 1] * 3
+    meta = json.loads((tmp_path / "metrics.json").read_text())
+    assert meta["config"]["rule"] == "vespo" and meta["seed"] == 0 and "wall_time_s" in meta
+    assert summary["complete"] and summary["steps_done"] == cfg.steps
+
+
+def test_same_seed_same_metrics_and_other_seed_differs(tmp_path, cache):
+    cfg = LMRunConfig(**TINY)
+    _run(cfg, tmp_path / "a", cache)
+    _run(cfg, tmp_path / "b", cache)
+    a = (tmp_path / "a" / "metrics.csv").read_bytes()
+    assert a == (tmp_path / "b" / "metrics.csv").read_bytes()
+    _run(LMRunConfig(**{**TINY, "seed": 1}), tmp_path / "c", cache)
+    assert a != (tmp_path / "c" / "metrics.csv").read_bytes()
+
+
+def test_interrupt_and_resume_gives_the_uninterrupted_metrics(tmp_path, cache):
+    cfg = LMRunConfig(**{**TINY, "async_lag": 1, "mismatch": "noise:0.3"})
+    _run(cfg, tmp_path / "full", cache)
+    part = _run(cfg, tmp_path / "part", cache, max_rollouts=1)
+    assert not part["complete"] and part["steps_done"] == 2
+    assert len(_rows(tmp_path / "part")) == 2
+    _run(cfg, tmp_path / "part", cache)
+    full = (tmp_path / "full" / "metrics.csv").read_bytes()
+    assert full == (tmp_path / "part" / "metrics.csv").read_bytes()
+    # a different config in the same directory is refused, not mixed in
+    with pytest.raises(ValueError, match="different config"):
+        _run(LMRunConfig(**{**TINY, "seed": 3}), tmp_path / "full", cache)
+
+
+def test_async_lag_and_mismatch_show_in_the_diagnostics(tmp_path, cache):
+    on = _rows_of(tmp_path / "on", cache, staleness=1)
+    # on-policy, same engine: sampler == trainer up to float32 rounding of two forward passes
+    for r in on:
+        assert abs(float(r["kl_sampler"])) < 1e-5
+        assert abs(float(r["log_w_mean"])) < 1e-4
+        assert int(r["staleness"]) == 0
+    lag = _rows_of(tmp_path / "lag", cache, staleness=1, async_lag=2)
+    assert [int(r["version_sampler"]) for r in lag] == [0, 0, 0, 1, 2, 3]
+    # the sampler lags: log W spreads (float32 rounding alone gives < 1e-5)
+    assert any(float(r["log_w_max"]) - float(r["log_w_min"]) > 1e-3 for r in lag[2:])
+    mis = _rows_of(tmp_path / "mis", cache, staleness=1, mismatch="noise:0.5")
+    assert all(float(r["kl_sampler"]) > 1e-3 for r in mis)  # noise 0.5 on logits: KL ~ 0.1
+
+
+def _rows_of(out, cache, **kw):
+    _run(LMRunConfig(**{**TINY, **kw}), out, cache)
+    return _rows(out)
+
+
+@pytest.mark.parametrize("rule", ["ppo_clip", "gspo", "cispo", "token_tis"])
+def test_other_rules_and_decoupled_correction_run(tmp_path, cache, rule):
+    cfg = LMRunConfig(
+        **{**TINY, "rule": rule, "steps": 2, "correction": "decoupled", "mismatch": "noise:0.2"}
+    )
+    _run(cfg, tmp_path, cache)
+    rows = _rows(tmp_path)
+    assert len(rows) == 2 and all(math.isfinite(float(r["grad_norm"])) for r in rows)
+
+
+def test_loss_gradient_ascends_the_advantage_weighted_log_likelihood():
+    """One small SGD step on get_loss's loss raises sum_b A_b log pi(y_b) (first order).
+
+    On-policy the VESPO coefficient is phi(1) = 1 for every token, so the loss gradient is
+    -(1/N) sum A_b grad log pi(y_b); a step of size eta changes the surrogate by
+    eta/N |grad|^2 + O(eta^2) > 0. A sign error in the loop's wiring would make it negative.
+    """
+    from simulations.lm.model import GPT, GPTConfig
+    from simulations.lm.sampling import generate, left_pad, sequence_log_probs
+    from simulations.lm.tokenizer import CharTokenizer
+    from vespo_theory.losses import get_loss
+
+    tok = CharTokenizer()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(tok.vocab_size, 16, 1, 2, 40)).double()
+    ids, mask = left_pad([[1, *tok.encode("R123>")]] * 8, 0, "cpu")
+    r = generate(
+        model, ids, mask, 6, eos_id=2, pad_id=0, generator=torch.Generator().manual_seed(0)
+    )
+    adv = torch.tensor([1.0, -1.0] * 4, dtype=torch.float64)
+
+    def surrogate():
+        with torch.no_grad():
+            return float((adv[:, None] * sequence_log_probs(model, r)).sum())
+
+    before = surrogate()
+    lp = sequence_log_probs(model, r)
+    loss, _ = get_loss("vespo")(
+        old_log_prob=lp.detach(),
+        log_prob=lp,
+        advantages=adv[:, None].expand_as(lp),
+        response_mask=r.response_mask.double(),
+        rollout_log_prob=r.rollout_log_prob.double(),
+    )
+    loss.backward()
+    grads = [p.grad for p in model.parameters()]
+    assert sum(float((g**2).sum()) for g in grads) > 0  # the gradient reaches the weights
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 1e-3 * p.grad
+    assert surrogate() > before
+
+
+def test_collapse_criterion():
+    # best-so-far 0.6; three consecutive evaluations below 0.3 -> collapse at the third
+    s = collapse_summary([0, 8, 16, 24, 32, 40], [0.3, 0.6, 0.2, 0.25, 0.1, 0.5], 0.5, 3)
+    assert s["collapsed"] and s["collapse_step"] == 32 and s["best_heldout"] == 0.6
+    s = collapse_summary([0, 8, 16, 24], [0.3, 0.6, 0.2, 0.4], 0.5, 3)
+    assert not s["collapsed"] and s["final_heldout"] == 0.4
+    assert collapse_summary([0, 8], [0.3, 0.3], 0.5, 3, nonfinite_step=5)["collapse_step"] == 5
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"rule": "nope"}, "unknown rule"),
+        ({"task": "nope"}, "unknown task"),
+        ({"staleness": 0}, "staleness"),
+        ({"async_lag": -1}, "async_lag"),
+        ({"mismatch": "fp4"}, "mismatch"),
+        ({"correction": "both"}, "correction"),
+        ({"lr": 0.0}, "lr"),
+        ({"model": "/no/such/dir"}, "does not exist"),
+    ],
+)
+def test_bad_config_is_a_clear_error(kw, match):
+    with pytest.raises(ValueError, match=match):
+        LMRunConfig(**kw)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="--device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
