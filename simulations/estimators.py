@@ -129,7 +129,10 @@ def _khat(log_vals: np.ndarray, w: np.ndarray | None, seed: int) -> float | None
     finite = np.isfinite(log_vals)
     if finite.sum() < 20:
         return None
-    k = psis_khat(log_vals[finite])
+    try:
+        k = psis_khat(log_vals[finite])
+    except ValueError:  # the GPD fit fails on heavily tied (few-atom) samples: no k-hat
+        return None
     return None if not math.isfinite(k) else float(k)
 
 

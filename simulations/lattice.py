@@ -295,7 +295,7 @@ def lattice_results(
         "log_E_W2": log_e_w2,
         "E_W2": math.exp(log_e_w2) if log_e_w2 < 709 else math.inf,
         "ess_W": math.exp(2 * log_e_w - log_e_w2),
-        "khat_W": _finite_or_none(psis_khat(x0[draws])),
+        "khat_W": _finite_or_none(_safe_khat(x0[draws])),
         "lattice_exact": lat.exact,
         "lattice_delta": lat.delta,
         "lattice_max_token_err": lat.max_err,
@@ -353,13 +353,9 @@ def lattice_results(
         m2 = float(mean @ mean)
         var_trace = A * A * second - m2
         var_err = A * A * second_err + 2 * float(np.linalg.norm(mean) * np.linalg.norm(mean_err))
-        c_draws = c_of(x0[draws])
         with np.errstate(divide="ignore"):
-            khat = (
-                psis_khat(np.log(np.abs(c_draws)))
-                if np.isfinite(np.log(np.abs(c_draws))).sum() >= 20
-                else math.nan
-            )
+            log_c_draws = np.log(np.abs(c_of(x0[draws])))
+        khat = _safe_khat(log_c_draws)
         rec = {
             "rule": name,
             "method": "lattice",
@@ -407,6 +403,17 @@ def lattice_results(
         records.append(rec)
     summary["E_g2"] = e_g2
     return records, summary
+
+
+def _safe_khat(log_vals: np.ndarray) -> float:
+    """PSIS k-hat of the finite entries, nan when there are < 20 or the GPD fit fails (ties)."""
+    log_vals = log_vals[np.isfinite(log_vals)]
+    if log_vals.size < 20:
+        return math.nan
+    try:
+        return psis_khat(log_vals)
+    except ValueError:
+        return math.nan
 
 
 def _finite_or_none(x: float) -> float | None:

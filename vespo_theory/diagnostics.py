@@ -80,7 +80,12 @@ def _gpd_fit_zhang_stephens(x: np.ndarray) -> tuple[float, float]:
     b = 1.0 - np.sqrt(m / (np.arange(1, m + 1, dtype=np.float64) - 0.5))
     b = b / (3.0 * x[int(n / 4 + 0.5) - 1]) + 1.0 / x[-1]
     k_grid = np.log1p(-b[:, None] * x[None, :]).mean(axis=1)
-    log_lik = n * (np.log(-b / k_grid) - k_grid - 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_lik = n * (np.log(-b / k_grid) - k_grid - 1.0)
+    valid = np.isfinite(log_lik)  # b = 0 (k = 0/0) or tied data: that grid point drops out
+    if not valid.any():
+        return math.nan, math.nan
+    b, log_lik = b[valid], log_lik[valid]
     with np.errstate(over="ignore"):  # exp -> inf gives weight 0: that grid point is negligible
         weights = 1.0 / np.exp(log_lik[None, :] - log_lik[:, None]).sum(axis=1)
     keep = weights >= 10 * np.finfo(np.float64).eps
@@ -131,4 +136,7 @@ def psis_khat(log_w: Any) -> float:
     exceed = exceed[exceed > 0]
     if exceed.size < 5 or exceed[-1] <= exceed[0] * (1 + 1e-12):
         return -math.inf
-    return _gpd_fit_zhang_stephens(exceed)[0]
+    k_hat = _gpd_fit_zhang_stephens(exceed)[0]
+    if math.isnan(k_hat):
+        raise ValueError("psis_khat: the generalized Pareto fit failed on these log-weights")
+    return k_hat
