@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "simulate": "vespo_theory.cli.simulate",
     "sweep": "vespo_theory.cli.sweep",
     "figures": "vespo_theory.cli.figures",
+    "falsify": "vespo_theory.cli.falsify",
     "train-lm": "vespo_theory.cli.train_lm",
 }
 
