@@ -1,0 +1,61 @@
+"""The alias-method sampler: correct frequencies, seeded, shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulations.config import ARConfig
+from simulations.montecarlo import alias_table, sample_sequences, sample_tokens
+from simulations.tabular import make_ar_model
+
+
+@pytest.mark.parametrize("V", [2, 7, 300])
+def test_alias_tables_are_exact_and_frequencies_fit(V):
+    """The tables encode p exactly (to float rounding, 1e-15) and the sampled counts pass a
+    chi-square check: the statistic (dof = V - 1) lies within 4 of its standard deviations
+    sqrt(2 dof) of its mean dof (a per-token 4-se check would be a multiple-comparison test
+    and uses a normal approximation that fails for tokens with a handful of counts)."""
+    rng = np.random.default_rng(V)
+    p = rng.dirichlet(np.ones(V) * 0.5, size=2)
+    table = alias_table(p)
+    n = 200_000
+    for s in range(2):
+        prob, alias = table.prob[s * V : (s + 1) * V], table.alias[s * V : (s + 1) * V]
+        implied = prob / V + np.bincount(alias, weights=(1 - prob) / V, minlength=V)
+        np.testing.assert_allclose(implied, p[s], atol=1e-15)
+        y = sample_tokens(table, np.full(n, s), rng.random(n))
+        counts = np.bincount(y, minlength=V)
+        chi2 = float(((counts - n * p[s]) ** 2 / (n * p[s])).sum())
+        dof = V - 1
+        assert abs(chi2 - dof) <= 4 * np.sqrt(2 * dof), chi2
+
+
+def test_sequences_follow_the_state_machine():
+    model = make_ar_model(ARConfig(V=3, T=6, policy="markov", end_token=True))
+    b = sample_sequences(model, 500, np.random.default_rng(0))
+    assert b.tokens.shape == (500, 6) and b.weight is None
+    assert (b.states[:, 1:] == b.tokens[:, :-1] + 1).all()  # markov: state = previous token + 1
+    assert (b.tok_log_ratio[~b.mask] == 0).all()
+
+
+def test_markov_transition_frequencies():
+    """Frequencies of y_t given y_{t-1} within 4 binomial standard errors of the model."""
+    model = make_ar_model(ARConfig(V=3, T=4, policy="markov", N=1))
+    b = sample_sequences(model, 100_000, np.random.default_rng(1))
+    p = np.exp(model.log_behaviour)
+    for prev in range(3):
+        sel = b.tokens[:, 1][b.tokens[:, 0] == prev]
+        freq = np.bincount(sel, minlength=3) / sel.size
+        se = np.sqrt(p[prev + 1] * (1 - p[prev + 1]) / sel.size)
+        assert (np.abs(freq - p[prev + 1]) <= 4 * se).all()
+
+
+def test_seeded():
+    model = make_ar_model(ARConfig(V=5, T=8))
+    a = sample_sequences(model, 1000, np.random.default_rng(7))
+    b = sample_sequences(model, 1000, np.random.default_rng(7))
+    c = sample_sequences(model, 1000, np.random.default_rng(8))
+    assert np.array_equal(a.tokens, b.tokens) and not np.array_equal(a.tokens, c.tokens)
+    with pytest.raises(ValueError, match="policy must be"):
+        sample_sequences(model, 10, np.random.default_rng(0), policy="sampler")
