@@ -155,17 +155,23 @@ def _make_function():
         the backward writes the [B, T] gradient in one pass and keeps no [B, T] temporary."""
 
         @staticmethod
-        def forward(ctx, log_prob, mask, row_coef, seq_log_w):
-            ctx.save_for_backward(mask, row_coef)
+        def forward(ctx, log_prob, mask, mask01, row_coef, seq_log_w):
+            ctx.save_for_backward(mask if mask01 is None else mask01, row_coef)
             ctx.lp_dtype = log_prob.dtype
+            ctx.mult = mask01 is not None
             return -(row_coef * seq_log_w).sum().to(log_prob.dtype)
 
         @staticmethod
         def backward(ctx, grad_out):
-            mask, row_coef = ctx.saved_tensors
+            m, row_coef = ctx.saved_tensors
             col = (-grad_out.to(row_coef.dtype) * row_coef).to(ctx.lp_dtype).unsqueeze(-1)
-            zero = torch.zeros((), dtype=ctx.lp_dtype, device=col.device)
-            return torch.where(mask, col, zero), None, None, None
+            if ctx.mult:
+                # a 0/1 floating mask times a finite column: exact, and one fused pass
+                grad = m * col if m.dtype == ctx.lp_dtype else m.to(ctx.lp_dtype) * col
+            else:
+                zero = torch.zeros((), dtype=ctx.lp_dtype, device=col.device)
+                grad = torch.where(m, col, zero)
+            return grad, None, None, None, None
 
     return _RowWeightedLogRatio
 
@@ -207,9 +213,12 @@ def policy_loss(
     log_cap = math.log(check_positive_scalar(discrepancy_cap, "discrepancy_cap", f"loss {name}"))
     _validate(name, old_log_prob, log_prob, advantages, response_mask, rollout_log_prob)
 
-    mask = response_mask if response_mask.dtype == torch.bool else response_mask != 0
     B, T_max = log_prob.shape
     cdt = torch.float32 if log_prob.dtype in (torch.float16, torch.bfloat16) else log_prob.dtype
+    # mask: bool; mask01: the 0/1 floating mask itself when one was given (cheaper counts and
+    # backward; it is only ever multiplied with finite numbers).
+    mask = response_mask if response_mask.dtype == torch.bool else response_mask.bool()
+    mask01 = response_mask if response_mask.dtype in (torch.float32, torch.float64) else None
     decoupled = rollout_log_prob is not None and correction == "decoupled"
     ref = rollout_log_prob if (rollout_log_prob is not None and not decoupled) else old_log_prob
 
@@ -225,12 +234,11 @@ def policy_loss(
 
     with torch.no_grad():
         # Sequence advantage: the value at the first valid token (row 0 for an empty row).
+        T = (mask01.sum(-1) if mask01 is not None else mask.sum(-1)).to(cdt)
         if advantages.dim() == 2:
-            first = mask.view(torch.uint8).argmax(-1, keepdim=True)
-            seq_adv = advantages.gather(-1, first).squeeze(-1).to(cdt)
+            seq_adv = advantages.gather(-1, _first_valid(mask, mask01)).squeeze(-1).to(cdt)
         else:
             seq_adv = advantages.to(cdt)
-        T = mask.sum(-1).to(cdt)
         seq_adv = torch.where(T > 0, seq_adv, 0.0)  # an empty row reads a masked value
         pos = seq_adv >= 0
         T1 = T.clamp(min=1.0)
@@ -245,7 +253,8 @@ def policy_loss(
             row_w = torch.full((B,), 1.0 / T_max, dtype=cdt, device=log_prob.device)
 
         x = log_prob.detach().to(cdt) - ref.to(cdt)
-        x = torch.where(mask, x, 0.0)  # a masked token holds exactly 0, whatever it held
+        # a masked token holds exactly 0, whatever it held (in place: no second [B, T] buffer)
+        torch.where(mask, x, torch.zeros((), dtype=cdt, device=x.device), out=x)
         seq_log_w = x.sum(-1)
 
         metrics = {}
@@ -284,7 +293,7 @@ def policy_loss(
         del x
 
     if rule.seq_only:
-        loss = _row_fn().apply(log_prob, mask, row_coef, seq_log_w)
+        loss = _row_fn().apply(log_prob, mask, mask01, row_coef, seq_log_w)
     else:
         diff = log_prob.to(cdt) - ref.to(cdt)
         loss = -torch.where(mask, tok_coef * diff, 0.0).sum().to(log_prob.dtype)
@@ -294,6 +303,20 @@ def policy_loss(
     if check_finite and not bool(torch.isfinite(loss)):
         raise ValueError(f"the loss is not finite (loss {name}): {float(loss)}")
     return loss, metrics
+
+
+def _first_valid(mask, mask01):
+    """Index [B, 1] of each row's first valid token (0 for an empty row)."""
+    import torch
+
+    T_max = mask.shape[-1]
+    if mask01 is None:
+        return mask.view(torch.uint8).argmax(-1, keepdim=True)
+    # max_t mask01 * (T_max - t) = T_max - first: one fused multiply-reduce over a 0/1 mask,
+    # cheaper than an argmax.
+    rev = torch.arange(T_max, 0, -1, dtype=mask01.dtype, device=mask01.device)
+    top = (mask01 * rev).amax(-1, keepdim=True)
+    return (T_max - top.long()).clamp(max=T_max - 1)
 
 
 def _masked_mean(v, valid):
