@@ -115,7 +115,18 @@ def bandit_cell(cell: dict) -> list[dict]:
     return rows
 
 
-CELL_KINDS: dict[str, Callable[[dict], list[dict]]] = {"ar": ar_cell, "bandit": bandit_cell}
+def lm_cell(cell: dict) -> list[dict]:
+    """A cell of kind "lm": one small-LM RL run (torch; see simulations.lm.cell)."""
+    from simulations.lm.cell import lm_cell as _lm_cell
+
+    return _lm_cell(cell)
+
+
+CELL_KINDS: dict[str, Callable[[dict], list[dict]]] = {
+    "ar": ar_cell,
+    "bandit": bandit_cell,
+    "lm": lm_cell,
+}
 
 
 def expand_grid(config: dict) -> list[dict]:

@@ -8,6 +8,7 @@ to improve and to collapse); see docs/lm.md for the figures.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,7 +141,7 @@ def load_or_train_sft(
     # Trained on CPU so that the cached weights do not depend on the device of the first run.
     model = train_sft(cfg, device="cpu", progress=progress)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # parallel cells: own temp file
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
     heldout = task.sample(np.random.default_rng([cfg.seed, 99]), 256)
