@@ -1,12 +1,15 @@
 r"""The claims of THEORY.md §3 as searchable inequalities ``lhs <= rhs``, evaluated exactly.
 
-Stated claims (must hold): B1, B2, B3, K3, K4, L1, L2, M1, M2. Relaxed claims (false beliefs;
-the search must break them): R1-R5. Every evaluator is exact:
+Stated claims (must hold): B1, B2, B3, K3, K4, L1, L2, M1, M2, and U1, U2 (unbiasedness of
+sequence IS and per-decision IS, THEORY.md §4). Relaxed claims (false beliefs; the search must
+break them): R1-R5 of THEORY.md, and R6 (per-decision IS with a sequence-level advantage, found
+here). Every evaluator is exact:
 
 * finite supports (B1, B2, B3, K3, K4, L2, R2, R3): sums over the support in NumPy float64 (and
   for B3's batch mean, over every n-tuple of the support);
-* autoregressive models (L1, M1, M2, R1, R4): :func:`simulations.tabular.enumerate_sequences`
-  (every sequence with its exact probability) and :func:`simulations.estimators.score_moments`;
+* autoregressive models (L1, M1, M2, U1, U2, R1, R4, R6):
+  :func:`simulations.tabular.enumerate_sequences` (every sequence with its exact probability)
+  and :func:`simulations.estimators.score_moments`;
 * long context-free sequences (R5): :func:`simulations.lattice.lattice_results` on an exact
   lattice, with its stated error bound subtracted so that a violation is a fact.
 
@@ -467,22 +470,61 @@ def _r4_strategy():
 
 
 def _r4(inst: dict) -> list[Check]:
-    from simulations.estimators import score_moments, true_gradient_from_batch
     from simulations.falsify.ar import mean_token_reward
     from vespo_theory.rules import get_rule
 
     model, batch = _enum(inst)
     adv = mean_token_reward(model, batch)
-    coef, clipped = get_rule("ppo_clip").coefficient_and_clipped(
-        batch.tok_log_ratio, batch.mask, adv
-    )
+    _, clipped = get_rule("ppo_clip").coefficient_and_clipped(batch.tok_log_ratio, batch.mask, adv)
     if np.asarray(clipped)[batch.weight > 0].any():
         raise OutsideAssumptions("R4 assumes that no token is clipped on the support of mu")
-    est = score_moments(model, batch, np.asarray(coef, dtype=np.float64), adv)
-    true = true_gradient_from_batch(model, batch, adv)
-    # sums over <= 4096 sequences: error <= n eps sqrt(E||e||^2) per mean (Cauchy-Schwarz); 64x
-    tol = 64 * batch.n * EPS * (math.sqrt(est["e2"]) + math.sqrt(true["e2"]))
-    return [Check(float(np.linalg.norm(est["mean"] - true["mean"])), tol, "||bias of PPO clip||")]
+    return _rule_bias(inst, "ppo_clip", (model, batch))
+
+
+def _rule_bias(inst: dict, rule_name: str, model_batch=None) -> list[Check]:
+    """||E_mu[A sum_t c_t grad log pi_t] - grad E_pi[A]|| for a registry rule, A = mean reward.
+
+    The true gradient is computed on pi's own sequences (the model with mu := pi, coefficient 1),
+    independently of W: grad E_pi[A] = E_pi[A sum_t grad log pi(y_t | s_t)].
+    """
+    from simulations.estimators import score_moments
+    from simulations.falsify.ar import mean_token_reward
+    from vespo_theory.rules import get_rule
+
+    model, batch = _enum(inst) if model_batch is None else model_batch
+    adv = mean_token_reward(model, batch)
+    coef = np.asarray(
+        get_rule(rule_name).coefficient(batch.tok_log_ratio, batch.mask, adv), dtype=np.float64
+    )
+    est = score_moments(model, batch, coef, adv)
+    model_pi, batch_pi = _enum({**inst, "logits_mu": inst["logits_pi"]})
+    adv_pi = mean_token_reward(model_pi, batch_pi)
+    true = score_moments(model_pi, batch_pi, batch_pi.mask.astype(np.float64), adv_pi)
+    # Rounding: each estimate A c_t (e_y - pi) is formed before any cancellation, so its error is
+    # relative to |A| sum_t |c_t| ||e_y - pi||_1 <= 2 |A| sum_t |c_t| (c_t = exp of a sum of up
+    # to T log-ratios: relative error eps T (1 + max |log r|)); summing n sequences adds n eps.
+    mag = float(batch.weight @ (np.abs(adv) * np.abs(coef).sum(1)))
+    mag += float(batch_pi.weight @ (np.abs(adv_pi) * batch_pi.lengths))
+    lr = float(np.max(np.abs(batch.tok_log_ratio)))
+    tol = 64 * EPS * (batch.n + model.T * (1 + lr)) * 2 * mag
+    bias = float(np.linalg.norm(est["mean"] - true["mean"]))
+    return [Check(bias, tol, f"||E_mu[{rule_name} estimate] - grad E_pi[A]||")]
+
+
+def _u1(inst: dict) -> list[Check]:
+    return _rule_bias(inst, "is")
+
+
+def _u2(inst: dict) -> list[Check]:
+    if inst["kind"] != "context-free" or inst.get("end_token"):
+        raise OutsideAssumptions(
+            "U2 is stated for context-free policies of fixed length (see R6 for the rest)"
+        )
+    return _rule_bias(inst, "per_decision_is")
+
+
+def _r6(inst: dict) -> list[Check]:
+    return _rule_bias(inst, "per_decision_is")
 
 
 @st.composite
@@ -660,6 +702,33 @@ _add(
 )
 _add(
     Claim(
+        "U1",
+        "stated",
+        "sequence IS (coefficient W) is unbiased",
+        "||E_mu[W A grad log pi(y)] - grad E_pi[A]|| <= float rounding (registry rule 'is')",
+        "tabular autoregressive pairs of every kind, fixed or random length; A = mean token "
+        "reward; exact enumeration",
+        "a violation would mean the registry's IS coefficient is not W",
+        lambda: _with_reward(S.ar_model(max_T=4)),
+        _u1,
+    )
+)
+_add(
+    Claim(
+        "U2",
+        "stated",
+        "per-decision IS (coefficient prod_{s<=t} r_s) is unbiased, for context-free policies "
+        "of fixed length",
+        "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
+        "context-free tabular pairs, fixed length T <= 4, A = mean token reward (additive); "
+        "THEORY.md §4 says 'unbiased' without a condition: R6 shows the condition is needed",
+        "a violation would mean the registry's per-decision coefficient is not the prefix product",
+        lambda: _with_reward(S.ar_model(kinds=("context-free",), end_token=False, max_T=4)),
+        _u2,
+    )
+)
+_add(
+    Claim(
         "R1",
         "relaxed",
         "the VESPO gradient variance does not depend on sequence length",
@@ -727,6 +796,26 @@ _add(
         _r5_strategy,
         _r5,
         _r5_details,
+    )
+)
+
+
+_add(
+    Claim(
+        "R6",
+        "relaxed",
+        "per-decision IS is unbiased for any autoregressive policy with a sequence advantage",
+        "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
+        "tabular autoregressive pairs of every kind, fixed or random length, A = mean token "
+        "reward (a sequence-level advantage, as in GRPO); exact enumeration. Not in THEORY.md's "
+        "list: found by this search, since §4 calls per-decision IS unbiased unconditionally",
+        "token t's weight rho_{1:t} corrects y_1..y_t, but A also depends on y_{t+1}.. drawn from "
+        "mu: unbiased only when E_mu[A | y_<=t] - E_pi[A | y_<=t] does not depend on y_t "
+        "(context-free and fixed length, additive reward: U2). Markov states or a random length "
+        "make it depend on y_t; per-decision IS is unbiased for rewards-to-go, not for a "
+        "sequence-level A",
+        lambda: _with_reward(S.ar_model(max_T=4)),
+        _r6,
     )
 )
 
