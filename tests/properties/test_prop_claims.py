@@ -1,0 +1,109 @@
+"""Property tests of the stated claims of THEORY.md §3 (hypothesis, ``ci``/``dev`` profiles).
+
+Each test draws instances from the strategies of :mod:`simulations.falsify.strategies` (the same
+ones ``vespo falsify`` searches with) and asserts every inequality ``lhs <= rhs`` of the claim's
+exact evaluator (:mod:`simulations.falsify.claims`; tolerances are float64 rounding bounds stated
+there). Some claims get an extra, independent assertion written out here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import hypothesis.strategies as st
+import numpy as np
+from hypothesis import assume, given
+
+from simulations.falsify import get_claim
+from simulations.falsify import strategies as S
+from vespo_theory import bounds, kernels
+
+
+def _holds(claim_id: str, instance: dict) -> None:
+    for c in get_claim(claim_id).checks(instance):
+        assert c.lhs <= c.rhs, f"{claim_id}: {c.what}: lhs {c.lhs!r} > rhs {c.rhs!r} on {instance}"
+
+
+@given(get_claim("B1").strategy())
+def test_b1_phi_at_most_M(instance):
+    _holds("B1", instance)
+    # independent, in linear space where M is finite: 0 <= phi <= M (1 + 1e-12); 1e-12 is
+    # far above the relative rounding of exp(k log W + lam (1 - W)) for |log phi| < 700 (~1e-13)
+    k, lam = instance["k"], instance["lam"]
+    lw = math.fsum(instance["tok_log_ratio"])
+    if bounds.log_phi_max(k, lam) < 700:
+        ph = float(kernels.phi(np.array(lw), k, lam))
+        assert 0.0 <= ph <= bounds.phi_max(k, lam) * (1 + 1e-12)
+
+
+@given(get_claim("B2").strategy())
+def test_b2_second_moment(instance):
+    _holds("B2", instance)
+
+
+@given(get_claim("B3").strategy())
+def test_b3_variance_bound_per_sample_and_batch(instance):
+    _holds("B3", instance)
+
+
+@given(get_claim("B3").strategy().filter(lambda i: min(i["adv"]) < 0 <= max(i["adv"])))
+def test_b3_with_both_sign_classes(instance):
+    """Both kernels in one support: the factor is max(M+, M-)^2."""
+    _holds("B3", instance)
+
+
+@given(get_claim("B3").strategy(), st.integers(2, 3))
+def test_b3_batch_mean_is_per_sample_over_n(instance, n):
+    """The exact variance of a batch mean (every n-tuple enumerated) is the per-sample one / n."""
+    from simulations.falsify.claims import _batch_var, _pair
+
+    assume(len(instance["mu"]) ** n <= 1000)
+    mu, _, log_w = _pair(instance)
+    from vespo_theory.params import VespoParams
+
+    adv = np.asarray(instance["adv"])
+    g = adv[:, None] * np.asarray(instance["score"])
+    phi = np.asarray(kernels.phi_signed(log_w, adv, VespoParams(**instance["params"])))
+    x = phi[:, None] * g
+    v1, vn = _batch_var(mu, x, 1), _batch_var(mu, x, n)
+    # both are sums of <= 1000 * 3 products: relative rounding < 1e4 eps ~ 2e-12; 1e-9 covers it
+    assert abs(vn - v1 / n) <= 1e-9 * (v1 + float(mu @ np.einsum("ij,ij->i", x, x))) + 1e-300
+    _holds("B3", {**instance, "n": n})
+
+
+@given(get_claim("K3").strategy())
+def test_k3_argmax_and_log_concavity(instance):
+    _holds("K3", instance)
+
+
+@given(get_claim("K4").strategy())
+def test_k4_second_order_expansion(instance):
+    _holds("K4", instance)
+    _holds("L2", instance)
+
+
+@given(get_claim("M1").strategy())
+def test_m1_mean_one_for_any_autoregressive_pair(instance):
+    _holds("M1", instance)
+
+
+@given(get_claim("M2").strategy())
+def test_m2_second_moment_factorises(instance):
+    _holds("M2", instance)
+
+
+@given(get_claim("L1").strategy())
+def test_l1_bound_holds_for_every_length(instance):
+    _holds("L1", instance)
+
+
+@given(S.kernel_params(), S.log_w())
+def test_k3_M_is_attained_and_never_exceeded(kl, lw):
+    """phi(k/lam) = M (equality, 1e-12 relative) and phi(W) <= phi(k/lam) anywhere."""
+    k, lam = kl["k"], kl["lam"]
+    assume(bounds.log_phi_max(k, lam) < 700)
+    peak = float(kernels.phi(np.array(math.log(k / lam)), k, lam))
+    assert peak == np.float64(bounds.phi_max(k, lam)) or math.isclose(
+        peak, bounds.phi_max(k, lam), rel_tol=1e-12
+    )
+    assert float(kernels.phi(np.array(lw), k, lam)) <= peak * (1 + 1e-12)
