@@ -140,7 +140,7 @@ def expected_coefficient(rule, prob, policy, cap=2.0):
     return c
 
 
-def run_loss(name, prob, mode, policy, logits=None):
+def run_loss(name, prob, mode, policy, logits=None, mask_dtype=torch.bool):
     """(loss, metrics, logits.grad, log_prob.grad) from the loss under test."""
     dev, dt = prob["device"], prob["dtype"]
     if logits is None:
@@ -157,7 +157,7 @@ def run_loss(name, prob, mode, policy, logits=None):
         old_log_prob=torch.tensor(prob["old"], dtype=dt, device=dev),
         log_prob=log_prob,
         advantages=torch.tensor(prob["adv"], dtype=dt, device=dev),
-        response_mask=torch.as_tensor(prob["mask"], device=dev),
+        response_mask=torch.as_tensor(prob["mask"], device=dev).to(mask_dtype),
         loss_agg_mode=mode,
         **kw,
     )
@@ -165,7 +165,7 @@ def run_loss(name, prob, mode, policy, logits=None):
     return loss, metrics, logits.grad, log_prob.grad
 
 
-def contract_mismatch(name, mode, policy, prob, expected_rule=None) -> float:
+def contract_mismatch(name, mode, policy, prob, expected_rule=None, mask_dtype=torch.bool):
     """Max |autograd grad - documented grad| / max |documented grad| over the logits table.
 
     ``expected_rule`` (default: the registry's current rule) supplies the documented coefficient.
@@ -180,7 +180,7 @@ def contract_mismatch(name, mode, policy, prob, expected_rule=None) -> float:
     for b, t in zip(*np.nonzero(gtok)):
         s, y = prob["s"][b, t], prob["y"][b, t]
         want[s] += gtok[b, t] * (np.eye(V)[y] - p[s])
-    _, _, got, _ = run_loss(name, prob, mode, policy)
+    _, _, got, _ = run_loss(name, prob, mode, policy, mask_dtype=mask_dtype)
     got = got.detach().double().cpu().numpy()
     return float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-300))
 
@@ -199,9 +199,12 @@ def test_every_rule_has_a_documented_on_policy_behaviour():
 def test_contract_gradient_equals_documented_coefficient(name, mode):
     prob = make_problem(seed=zlib.crc32(f"{name}/{mode}".encode()))
     for policy in POLICIES:
-        # float64 throughout; both sides sum a few dozen products of O(1) terms: 1e-10
-        # relative leaves ~10^5 ulp of room, far below any real coefficient error (>= 1e-3).
-        assert contract_mismatch(name, mode, policy, prob) < 1e-10, (name, mode, policy)
+        # a bool, a 0/1 float and a 0/1 integer mask take different code paths
+        for mask_dtype in (torch.bool, torch.float64, torch.int64):
+            # float64 throughout; both sides sum a few dozen products of O(1) terms: 1e-10
+            # relative leaves ~10^5 ulp of room, far below any real coefficient error (>= 1e-3).
+            err = contract_mismatch(name, mode, policy, prob, mask_dtype=mask_dtype)
+            assert err < 1e-10, (name, mode, policy, mask_dtype)
 
 
 @pytest.mark.parametrize("name", rules.available())
@@ -340,7 +343,7 @@ def test_masked_log_prob_garbage_changes_nothing():
     prob = make_problem(seed=12)
     mask = torch.as_tensor(prob["mask"])
     base = torch.tensor(_log_softmax(prob["logits"])[prob["s"], prob["y"]])
-    for name in rules.available():
+    for name, mask_t in [(n, m) for n in rules.available() for m in (mask, mask.double())]:
         outs = []
         for junk in (None, float("nan"), float("inf")):
             lp = base.clone() if junk is None else torch.where(mask, base, junk)
@@ -349,7 +352,7 @@ def test_masked_log_prob_garbage_changes_nothing():
                 torch.tensor(prob["old"]),
                 lp,
                 torch.tensor(prob["adv"]),
-                mask,
+                mask_t,
                 "seq-mean-token-mean",
                 rollout_log_prob=torch.tensor(prob["roll"]),
             )
