@@ -423,7 +423,9 @@ def _r1(inst: dict) -> list[Check]:
 
 @st.composite
 def _bandit_strategy(draw):
-    pair = draw(S.finite_pair(min_n=2, max_n=5, pi_zeros=False))
+    pair = draw(
+        st.one_of(S.finite_pair(min_n=2, max_n=5, pi_zeros=False), S.finite_pair_near(max_n=5))
+    )
     return {**pair, "adv": draw(S.advantages(len(pair["mu"]), bound=5.0))}
 
 
@@ -746,7 +748,8 @@ _add(
         "relaxed",
         "the VESPO gradient estimate is unbiased",
         "||E_mu[phi(W) g] - E_mu[W g]|| <= float rounding",
-        "softmax bandit (2..5 arms, g = A (e_y - pi)), deployed (k, lam)",
+        "softmax bandit (2..5 arms, g = A (e_y - pi)), arbitrary or nearby (stale) pi; "
+        "deployed (k, lam)",
         "phi(W) != W away from W = 1: the bias is (k - lam - 1)(W - 1) to first order (L2); "
         "only an estimator with E_mu[(phi - W) g] = 0 is unbiased",
         _bandit_strategy,
@@ -759,7 +762,8 @@ _add(
         "relaxed",
         "the VESPO estimator never has more variance than sequence IS",
         "trVar_mu[phi(W) g] <= trVar_mu[W g] + rounding",
-        "softmax bandit (2..5 arms), deployed (k, lam) by the sign of A",
+        "softmax bandit (2..5 arms), arbitrary or nearby (stale) pi; deployed (k, lam) by the "
+        "sign of A",
         "B3 bounds VESPO's variance by M^2 E||g||^2, not by IS's variance. Below W = 1 the "
         "A >= 0 kernel (2,3) exceeds W (phi(0.5) = 1.12 vs 0.5) and the A < 0 kernel (3,2) is "
         "steeper than W (phi(1-x) ~ 1 - x - x^2, slope 1 + 2x): an outcome pi has moved away "

@@ -30,6 +30,7 @@ __all__ = [
     "ar_model",
     "distribution",
     "finite_pair",
+    "finite_pair_near",
     "kernel_params",
     "log_w",
     "log_w_near",
@@ -148,6 +149,16 @@ def support_weights(draw, k: float, lam: float, n: int) -> dict:
     condition on W (B1-B3 hold for any law of W); log-weights cluster at the peak k/lam."""
     mu = draw(distribution(n))
     return {"mu": mu, "log_w": draw(st.lists(log_w_near(k, lam), min_size=n, max_size=n))}
+
+
+@st.composite
+def finite_pair_near(draw, min_n: int = 2, max_n: int = 6, max_drift: float = 1.0) -> dict:
+    """``{"mu", "pi"}`` with pi = mu after a logit drift of at most ``max_drift`` per outcome
+    (a stale policy pair: W stays within e^(+-2 max_drift) of 1)."""
+    n = draw(st.integers(min_value=min_n, max_value=max_n))
+    mu = draw(distribution(n))
+    delta = draw(st.lists(st.floats(-max_drift, max_drift), min_size=n, max_size=n))
+    return {"mu": mu, "pi": _normalise([math.log(m) + d for m, d in zip(mu, delta)])}
 
 
 def advantages(n: int, bound: float = 10.0) -> st.SearchStrategy[list[float]]:
