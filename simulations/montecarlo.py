@@ -1,11 +1,16 @@
 r"""Vectorised Monte Carlo sampling of sequences from a finite-state autoregressive model.
 
-Tokens are drawn with Walker's alias method (Vose's construction): one uniform ``u`` per token,
-``i = floor(u V)`` picks a column and the fractional part ``u V - i`` decides between ``i`` and
-its alias. That is one random number and three gathers per token, so the sampler runs at a
-sizeable fraction of the raw random-number fill rate (measured in benchmarks/bench_simulators.py).
-A double carries 53 bits: after taking ``log2 V`` bits for the column the fraction keeps
-``53 - log2 V`` bits, i.e. probabilities are resolved to ``V 2^-53``.
+Tokens are drawn with Walker's alias method (Vose's construction) on raw 64-bit random words:
+the high 32 bits pick a column ``i = (hi * V) >> 32`` (multiply-shift), the low 32 bits are
+compared with the column's threshold ``round(prob_i 2^32)``, packed with the alias into one
+uint64 so that one gather serves both. That is one raw random word, one gather and a few
+integer operations per token, so the sampler runs at a sizeable fraction of the raw
+random-number fill rate (measured in benchmarks/bench_simulators.py).
+
+Exactness: with 32-bit column choice and 32-bit thresholds every token probability is realised
+to within 2^-31 ~ 4.7e-10 absolute (per draw); that bias is far below the standard error of any
+Monte Carlo run here (it would need ~1e18 draws to show). The alias tables themselves are exact
+to float rounding (tested).
 
 Samples are i.i.d., so every Monte Carlo mean in :mod:`simulations.estimators` carries the
 standard error sd / sqrt(n). Seeded: same seed, same sequences.
@@ -21,10 +26,18 @@ __all__ = ["AliasTable", "alias_table", "sample_tokens", "sample_sequences"]
 
 
 class AliasTable:
-    """Alias tables of the rows of a [S, V] probability matrix: ``prob`` and ``alias``, [S*V]."""
+    """Alias tables of the rows of a [S, V] probability matrix, flattened to [S*V].
+
+    ``prob`` (float, the acceptance probability of the column itself), ``alias`` (int64) and
+    ``packed`` = ``round(prob 2^32) << 32 | alias`` (uint64), the form the sampler gathers.
+    """
 
     def __init__(self, prob: np.ndarray, alias: np.ndarray, V: int):
         self.prob, self.alias, self.V = prob, alias, V
+        thr = np.minimum(np.rint(prob * 2.0**32), 2.0**32 - 1).astype(np.uint64)
+        # prob = 1 (column never aliased): threshold 2^32 - 1 and alias = itself, so the rare
+        # low word 2^32 - 1 still returns the column.
+        self.packed = (thr << np.uint64(32)) | alias.astype(np.uint64)
 
 
 def alias_table(p: np.ndarray) -> AliasTable:
@@ -53,15 +66,32 @@ def alias_table(p: np.ndarray) -> AliasTable:
     return AliasTable(prob.ravel(), alias.ravel(), V)
 
 
-def sample_tokens(table: AliasTable, states: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """One token per entry of ``states`` from uniforms ``u`` (same shape) via the alias tables."""
-    V = table.V
-    x = u * V
-    i = x.astype(np.int64)
-    np.minimum(i, V - 1, out=i)
-    frac = x - i
-    flat = states * V + i if states is not None else i
-    return np.where(frac < table.prob[flat], i, table.alias[flat])
+_M32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+def sample_tokens(
+    table: AliasTable,
+    states: np.ndarray | None,
+    raw: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """One token per raw 64-bit random word in ``raw`` (uint64, overwritten) from the rows
+    ``states`` of the alias tables (``None``: row 0). Returns int64 tokens (in ``out``)."""
+    V = np.uint64(table.V)
+    i = raw >> _S32
+    i *= V
+    i >>= _S32  # column: floor(hi32 * V / 2^32)
+    flat = i if states is None else states.astype(np.uint64) * V + i
+    pk = table.packed.take(flat)
+    raw &= _M32
+    keep = raw < (pk >> _S32)
+    pk &= _M32  # the alias column
+    np.copyto(pk, i, where=keep)
+    if out is None:
+        return pk.view(np.int64)
+    np.copyto(out, pk.view(np.int64))
+    return out
 
 
 def sample_sequences(
@@ -70,11 +100,12 @@ def sample_sequences(
     rng: np.random.Generator,
     *,
     policy: str = "behaviour",
-    chunk: int = 1 << 16,
+    block: int = 1 << 14,
 ) -> SequenceBatch:
     """``n`` i.i.d. sequences from the behaviour policy (or from ``policy="pi"``).
 
-    Returns a :class:`~simulations.tabular.SequenceBatch` with ``weight=None`` (uniform).
+    Work is done in blocks of ``block`` entries so that every pass stays in cache. Returns a
+    :class:`~simulations.tabular.SequenceBatch` with ``weight=None`` (uniform weights).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n (Monte Carlo samples) must be an integer >= 2, got {n!r}")
@@ -85,21 +116,29 @@ def sample_sequences(
     else:
         raise ValueError(f"policy must be 'behaviour' or 'pi', got {policy!r}")
     table = alias_table(np.exp(log_q))
+    lr = (model.log_pi - model.log_behaviour).ravel()
     T = model.T
     tokens = np.empty((n, T), dtype=np.int64)
-    context_free = model.S == 1
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        u = rng.random((T, hi - lo))
-        if context_free:
-            tokens[lo:hi] = sample_tokens(table, None, u).T
-            continue
+    if model.S == 1 and model.end_token is None:
+        # i.i.d. tokens: sample the flat [n * T] array block by block
+        flat_tok = tokens.reshape(-1)
+        bits = rng.bit_generator
+        for lo in range(0, flat_tok.size, block):
+            hi = min(flat_tok.size, lo + block)
+            sample_tokens(table, None, bits.random_raw(hi - lo), out=flat_tok[lo:hi])
+        tok_log_ratio = lr.take(tokens)
+        states = np.zeros((n, T), dtype=np.int64)
+        mask = np.ones((n, T), dtype=bool)
+        return SequenceBatch(tokens, states, mask, tok_log_ratio, None)
+    rows = max(1, block // max(T, 1))
+    for lo in range(0, n, rows):
+        hi = min(n, lo + rows)
+        raw = rng.bit_generator.random_raw((T, hi - lo))
         s = np.zeros(hi - lo, dtype=np.int64)
         for t in range(T):
-            y = sample_tokens(table, s, u[t])
+            y = sample_tokens(table, s, raw[t])
             tokens[lo:hi, t] = y
             s = model.trans[s, y]
     states, mask = states_and_mask(model, tokens)
-    lr = model.log_pi - model.log_behaviour
-    tok_log_ratio = np.where(mask, lr[states, tokens], 0.0)
+    tok_log_ratio = np.where(mask, lr.take(states * model.V + tokens), 0.0)
     return SequenceBatch(tokens, states, mask, tok_log_ratio, None)
