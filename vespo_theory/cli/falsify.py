@@ -61,6 +61,11 @@ def _load_instance(args) -> tuple[str | None, dict]:
 
 
 def run(args) -> int:
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        print("vespo falsify needs hypothesis: pip install -e '.[dev]'", file=sys.stderr)
+        return 2
     from simulations.falsify import claim_ids, get_claim, replay, search
     from simulations.falsify.report import format_result, write_report
 

@@ -31,6 +31,13 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     import importlib
+    import sys
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("vespo figures needs matplotlib: pip install -e '.[plots]'", file=sys.stderr)
+        return 2
 
     import paper_figures
     from paper_figures._io import DEFAULT_OUT, save_figure
