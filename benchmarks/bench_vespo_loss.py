@@ -9,7 +9,8 @@ Compares, at each [B, T]:
 * (b) floor: the memory floor measured in the same run, one pass that reads every input tensor
   once (``old_log_prob.sum() + log_prob.sum() + advantages.sum() + response_mask.sum()``).
 
-Each timing is the median of ``--repeats`` runs after ``--warmup`` runs. The inputs mirror veRL:
+Each timing is the median of ``--repeats`` runs after ``--warmup`` runs, the three contenders
+timed round-robin (a shared machine's load falls on all of them alike). The inputs mirror veRL:
 float32 log-probs, [B, T] advantages constant per row, a float 0/1 response mask with ragged
 lengths. Usage::
 
@@ -48,15 +49,19 @@ def make_inputs(B: int, T: int, seed: int = 0):
     return old, lp, adv, mask
 
 
-def _median_ms(fn, warmup: int, repeats: int) -> float:
+def _median_ms(fns: dict, warmup: int, repeats: int) -> dict:
+    """Median wall time (ms) of each function, timed round-robin so that load from other
+    processes on a shared machine falls on every contender alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 def bench(B: int, T: int, warmup: int, repeats: int, mode: str) -> dict:
@@ -91,10 +96,8 @@ def bench(B: int, T: int, warmup: int, repeats: int, mode: str) -> dict:
     reference()
     if not torch.allclose(g_ours, lp.grad, rtol=1e-4, atol=1e-12):
         raise SystemExit("ours and the reference disagree on the gradient; not benchmarking")
-    t_floor = _median_ms(floor, warmup, repeats)
-    t_ours = _median_ms(ours, warmup, repeats)
-    t_ref = _median_ms(reference, warmup, repeats)
-    return dict(B=B, T=T, ours=t_ours, ref=t_ref, floor=t_floor)
+    t = _median_ms({"floor": floor, "ours": ours, "ref": reference}, warmup, repeats)
+    return dict(B=B, T=T, **t)
 
 
 def main(argv=None) -> int:
