@@ -327,33 +327,40 @@ def _masked_mean(v, valid):
 
 
 def _metrics(seq_log_w, T, pos, phi_row, clip_tok, cdt):
+    """Metrics from [B] tensors only (a handful of small ops, no host sync)."""
     import torch
 
     valid = T > 0
-    n = valid.sum().to(cdt)
+    vf = valid.to(cdt)
+    n = vf.sum()
     n1 = n.clamp(min=1.0)
     lw = seq_log_w
     mean = torch.where(valid, lw, 0.0).sum() / n1
-    var = torch.where(valid, (lw - mean) ** 2, 0.0).sum() / (n - 1.0).clamp(min=1.0)
-    any_valid = n > 0
-    zero = torch.zeros((), dtype=cdt, device=lw.device)
-    lw_masked = torch.where(valid, lw, float("-inf"))
+    # fill invalid rows with the mean: it lies inside [min, max] of the valid rows (0 if none)
+    lw_fill = torch.where(valid, lw, mean)
+    lo, hi = torch.aminmax(lw_fill)
+    var = ((lw_fill - mean) ** 2).sum() / (n - 1.0).clamp(min=1.0)
+    lse = torch.logsumexp(torch.where(valid, lw, float("-inf")), 0)
+    ess = kish_ess(lw, valid, check_nan_input=False)
+    vpos = (valid & pos).to(cdt)
+    vneg = vf - vpos
+    n_pos, n_neg = vpos.sum(), vneg.sum()
+    # phi_row is 0 on empty rows and finite elsewhere (NaN only from NaN inputs): products are
+    # exact here.
     out = {
         "log_w_mean": mean,
         "log_w_std": var.sqrt(),
-        "log_w_min": torch.where(any_valid, torch.where(valid, lw, float("inf")).amin(), zero),
-        "log_w_max": torch.where(any_valid, lw_masked.amax(), zero),
-        "w_mean": torch.where(any_valid, (torch.logsumexp(lw_masked, 0) - n1.log()).exp(), zero),
+        "log_w_min": lo,
+        "log_w_max": hi,
+        "w_mean": torch.where(n > 0, (lse - n1.log()).exp(), 0.0),
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+        "phi_mean_pos": (phi_row * vpos).sum() / n_pos.clamp(min=1.0),
+        "phi_mean_neg": (phi_row * vneg).sum() / n_neg.clamp(min=1.0),
+        "ess": ess,
+        "ess_frac": ess / n1,
     }
-    vpos, vneg = valid & pos, valid & ~pos
-    out["n_pos"] = vpos.sum().to(cdt)
-    out["n_neg"] = vneg.sum().to(cdt)
-    out["phi_mean_pos"] = _masked_mean(phi_row, vpos)
-    out["phi_mean_neg"] = _masked_mean(phi_row, vneg)
-    ess = kish_ess(lw, valid, check_nan_input=False)
-    out["ess"] = ess
-    out["ess_frac"] = ess / n1
     if clip_tok is not None:
         out["clip_frac"] = clip_tok.sum() / T.sum().clamp(min=1.0)
-    out["n_neg_w_gt_100"] = (vneg & (lw > math.log(100.0))).sum().to(cdt)
+    out["n_neg_w_gt_100"] = ((vneg > 0) & (lw > math.log(100.0))).sum().to(cdt)
     return out
