@@ -234,7 +234,12 @@ def policy_loss(
 
     with torch.no_grad():
         # Sequence advantage: the value at the first valid token (row 0 for an empty row).
-        T = (mask01.sum(-1) if mask01 is not None else mask.sum(-1)).to(cdt)
+        # counts from the 0/1 mask as given when that is exact and cheaper (a bool sum first
+        # widens to int64; a half-precision sum is not exact beyond 256 / 2048)
+        exact = mask01 is not None or not (
+            response_mask.is_floating_point() or mask is response_mask
+        )
+        T = (response_mask if exact else mask).sum(-1).to(cdt)
         if advantages.dim() == 2:
             seq_adv = advantages.gather(-1, _first_valid(mask, mask01)).squeeze(-1).to(cdt)
         else:
