@@ -46,7 +46,8 @@ def comparison_rows(rows: list[dict]) -> list[dict]:
                 "collapsed": f"{len(coll)}/{len(rs)}",
                 "collapse_steps": ",".join(str(r["collapse_step"]) for r in coll) or "-",
                 "ess_frac": _ms([float(r["mean_ess_frac"]) for r in rs]),
-                "kl_sampler": _ms([float(r["mean_kl_sampler"]) for r in rs]),
+                # exact KL >= 0; float32 rounding can leave -1e-9 on-policy: show it as 0
+                "kl_sampler": _ms([max(0.0, float(r["mean_kl_sampler"])) for r in rs]),
             }
         )
     return out

@@ -387,7 +387,7 @@ def run(
         opt.load_state_dict(ck["opt"])
         snapshots = collections.OrderedDict(ck["snapshots"])
         rng.bit_generator.state = ck["rng"]
-        gen.set_state(ck["gen"].cpu() if dev.type == "cpu" else ck["gen"])
+        gen.set_state(ck["gen"].cpu())  # generator states are CPU byte tensors on any device
         version, rows = ck["version"], ck["rows"]
         nonfinite_step, wall_before = ck["nonfinite_step"], ck["wall_time"]
         initial = ck["initial_heldout"]

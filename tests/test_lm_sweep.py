@@ -1,0 +1,65 @@
+"""The sweep cell of kind "lm" and the comparison table built from its rows."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from simulations.lm.report import comparison_rows, format_markdown  # noqa: E402
+from simulations.sweep import CELL_KINDS, expand_grid, run_grid  # noqa: E402
+
+
+def test_lm_cells_through_the_sweep_runner_and_report(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # warm-start cache under ./outputs/cache
+    config = {
+        "kind": "lm",
+        "base": {
+            "task": "reverse-short",
+            "d_model": 32,
+            "n_head": 2,
+            "sft_steps": 70,
+            "sft_batch_size": 32,
+            "steps": 2,
+            "prompts_per_step": 2,
+            "group_size": 4,
+            "heldout_n": 8,
+            "eval_every": 2,
+            "runs_dir": str(tmp_path / "runs"),
+        },
+        "grid": {"rule": ["vespo", "ppo_clip"], "staleness": [1, 2], "seed": [0]},
+    }
+    cells = expand_grid(config)
+    res = run_grid(CELL_KINDS["lm"], cells, tmp_path / "sweep", backend="serial", progress=False)
+    assert res["computed"] == 4 and len(res["rows"]) == 4
+    row = res["rows"][0]
+    for col in (
+        "rule",
+        "staleness",
+        "seed",
+        "initial_heldout",
+        "final_heldout",
+        "best_heldout",
+        "collapsed",
+        "collapse_step",
+        "mean_ess_frac",
+        "max_log_w",
+    ):
+        assert col in row
+    # rerun: every cell comes from the cache
+    again = run_grid(CELL_KINDS["lm"], cells, tmp_path / "sweep", backend="serial", progress=False)
+    assert again["computed"] == 0 and again["rows"] == res["rows"]
+    table = comparison_rows(res["rows"])
+    assert [(t["rule"], t["staleness"]) for t in table] == [
+        ("ppo_clip", "1"),
+        ("ppo_clip", "2"),
+        ("vespo", "1"),
+        ("vespo", "2"),
+    ]
+    assert all(t["seeds"] == 1 and t["collapsed"] == "0/1" for t in table)
+    assert format_markdown(table).count("\n") == 5
+
+
+def test_unknown_field_in_an_lm_cell():
+    with pytest.raises(ValueError, match="unknown field"):
+        CELL_KINDS["lm"]({"kind": "lm", "rulez": "vespo"})
