@@ -13,6 +13,7 @@ from vespo_theory.cli import main  # noqa: E402
 
 # Smoke options: the easy task, a tiny model (the warm start is cached in the test's cwd).
 SMOKE = ["--task", "reverse-short", "--steps", "2", "--no-progress", "--device", "cpu"]
+SMOKE += ["--sft-steps", "70", "--d-model", "32"]
 
 
 def test_list_tasks(capsys):

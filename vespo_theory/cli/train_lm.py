@@ -12,7 +12,8 @@ from __future__ import annotations
 HELP = "RL on a small LM (or a local HF causal LM) with staleness N, async lag, engine mismatch"
 
 # --fast: a smoke-sized run (CI); every other field keeps the protocol's value.
-FAST = {"steps": 8, "eval_every": 4, "heldout_n": 32, "prompts_per_step": 4, "sft_steps": 120}
+# The warm start stays the protocol's (cached, shared with full runs).
+FAST = {"steps": 8, "eval_every": 4, "heldout_n": 32, "prompts_per_step": 4}
 
 
 def add_arguments(p) -> None:
@@ -31,6 +32,8 @@ def add_arguments(p) -> None:
     p.add_argument("--group-size", type=int, default=None, help="G responses per prompt")
     p.add_argument("--prompts-per-step", type=int, default=None, help="prompts per mini-batch")
     p.add_argument("--eval-every", type=int, default=None, help="held-out evaluation period")
+    p.add_argument("--sft-steps", type=int, default=None, help="warm-start steps (default 250)")
+    p.add_argument("--d-model", type=int, default=None, help="model width (default 64)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
     p.add_argument("--out", default=None, help="output directory (required unless --list-tasks)")
     p.add_argument("--fast", action="store_true", help="smoke-sized run (CI)")
@@ -70,6 +73,8 @@ def _config(args):
         ("group_size", args.group_size),
         ("prompts_per_step", args.prompts_per_step),
         ("eval_every", args.eval_every),
+        ("sft_steps", args.sft_steps),
+        ("d_model", args.d_model),
     ):
         if val is not None:
             d[field] = val
