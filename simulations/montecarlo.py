@@ -7,10 +7,11 @@ uint64 so that one gather serves both. That is one raw random word, one gather a
 integer operations per token, so the sampler runs at a sizeable fraction of the raw
 random-number fill rate (measured in benchmarks/bench_simulators.py).
 
-Exactness: with 32-bit column choice and 32-bit thresholds every token probability is realised
-to within 2^-31 ~ 4.7e-10 absolute (per draw); that bias is far below the standard error of any
-Monte Carlo run here (it would need ~1e18 draws to show). The alias tables themselves are exact
-to float rounding (tested).
+Exactness: the column choice is exactly uniform (Lemire's multiply-shift with rejection of the
+< V 2^-32 fraction of words that would bias it); the 32-bit thresholds round each column's
+acceptance probability by <= 2^-33, so every token probability is realised to within 2^-33
+absolute (a bias far below the standard error of any run here: it would take ~1e19 draws to
+show). The alias tables themselves are exact to float rounding (tested).
 
 Samples are i.i.d., so every Monte Carlo mean in :mod:`simulations.estimators` carries the
 standard error sd / sqrt(n). Seeded: same seed, same sequences.
@@ -70,27 +71,56 @@ _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 
 
+def _columns(raw: np.ndarray, V: int, bits) -> np.ndarray:
+    """Exactly uniform columns in [0, V) from the high 32 bits of ``raw`` (Lemire's
+    multiply-shift with rejection: the rare words whose low product part falls below
+    2^32 mod V, probability < V 2^-32, are redrawn)."""
+    Vu = np.uint64(V)
+    reject_below = np.uint64((1 << 32) % V)
+    m = raw >> _S32
+    m *= Vu
+    if reject_below:
+        bad_mask = (m & _M32) < reject_below
+        if bad_mask.any():
+            bad = np.flatnonzero(bad_mask)
+            while bad.size:
+                fresh = (bits.random_raw(bad.size) >> _S32) * Vu
+                m[bad] = fresh
+                bad = bad[(fresh & _M32) < reject_below]
+    m >>= _S32
+    return m
+
+
 def sample_tokens(
     table: AliasTable,
     states: np.ndarray | None,
     raw: np.ndarray,
     out: np.ndarray | None = None,
+    bits=None,
 ) -> np.ndarray:
     """One token per raw 64-bit random word in ``raw`` (uint64, overwritten) from the rows
-    ``states`` of the alias tables (``None``: row 0). Returns int64 tokens (in ``out``)."""
-    V = np.uint64(table.V)
-    i = raw >> _S32
-    i *= V
-    i >>= _S32  # column: floor(hi32 * V / 2^32)
-    flat = i if states is None else states.astype(np.uint64) * V + i
+    ``states`` of the alias tables (``None``: row 0). ``bits`` (a numpy BitGenerator) supplies
+    the rare redraws of the column choice; default a fresh PCG64 seeded from ``raw[0]``.
+    Returns int64 tokens (in ``out`` when given).
+
+    Branch-free selection (``np.where`` / masked copies cost several times more here):
+    ``token = alias ^ ((alias ^ i) & -keep)``.
+    """
+    if bits is None:
+        bits = np.random.PCG64(int(raw[0]) if raw.size else 0)
+    i = _columns(raw, table.V, bits)
+    flat = i if states is None else states.astype(np.uint64) * np.uint64(table.V) + i
     pk = table.packed.take(flat)
-    raw &= _M32
-    keep = raw < (pk >> _S32)
+    raw &= _M32  # the low 32 bits: a uniform for the column's acceptance test
+    sel = (raw < (pk >> _S32)).astype(np.uint64)
+    np.negative(sel, out=sel)  # all ones where the column itself is kept
     pk &= _M32  # the alias column
-    np.copyto(pk, i, where=keep)
+    i ^= pk
+    i &= sel
     if out is None:
+        pk ^= i
         return pk.view(np.int64)
-    np.copyto(out, pk.view(np.int64))
+    np.bitwise_xor(pk, i, out=out.view(np.uint64))
     return out
 
 
@@ -125,20 +155,25 @@ def sample_sequences(
         bits = rng.bit_generator
         for lo in range(0, flat_tok.size, block):
             hi = min(flat_tok.size, lo + block)
-            sample_tokens(table, None, bits.random_raw(hi - lo), out=flat_tok[lo:hi])
+            sample_tokens(table, None, bits.random_raw(hi - lo), out=flat_tok[lo:hi], bits=bits)
         tok_log_ratio = lr.take(tokens)
-        states = np.zeros((n, T), dtype=np.int64)
-        mask = np.ones((n, T), dtype=bool)
+        # one state, no end token: read-only broadcast views instead of two more [n, T] arrays
+        states = np.broadcast_to(np.zeros(1, dtype=np.int64), (n, T))
+        mask = np.broadcast_to(np.ones(1, dtype=bool), (n, T))
         return SequenceBatch(tokens, states, mask, tok_log_ratio, None)
-    rows = max(1, block // max(T, 1))
-    for lo in range(0, n, rows):
-        hi = min(n, lo + rows)
-        raw = rng.bit_generator.random_raw((T, hi - lo))
+    bits = rng.bit_generator
+    states = np.empty((n, T), dtype=np.int64)
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
         s = np.zeros(hi - lo, dtype=np.int64)
         for t in range(T):
-            y = sample_tokens(table, s, raw[t])
-            tokens[lo:hi, t] = y
-            s = model.trans[s, y]
-    states, mask = states_and_mask(model, tokens)
-    tok_log_ratio = np.where(mask, lr.take(states * model.V + tokens), 0.0)
+            states[lo:hi, t] = s
+            y = sample_tokens(table, s, bits.random_raw(hi - lo), out=tokens[lo:hi, t], bits=bits)
+            s = model.trans.take(s * model.V + y)
+    if model.end_token is None:
+        mask = np.ones((n, T), dtype=bool)
+        tok_log_ratio = lr.take(states * model.V + tokens)
+    else:
+        _, mask = states_and_mask(model, tokens)
+        tok_log_ratio = np.where(mask, lr.take(states * model.V + tokens), 0.0)
     return SequenceBatch(tokens, states, mask, tok_log_ratio, None)

@@ -28,7 +28,9 @@ def test_alias_tables_are_exact_and_frequencies_fit(V):
         # the packed 32-bit thresholds: within 2^-32 of prob (the sampler's stated resolution)
         thr = (table.packed[s * V : (s + 1) * V] >> np.uint64(32)).astype(float) / 2.0**32
         assert np.max(np.abs(thr - prob)) <= 2.0**-32
-        y = sample_tokens(table, np.full(n, s), rng.bit_generator.random_raw(n))
+        y = sample_tokens(
+            table, np.full(n, s), rng.bit_generator.random_raw(n), bits=rng.bit_generator
+        )
         counts = np.bincount(y, minlength=V)
         chi2 = float(((counts - n * p[s]) ** 2 / (n * p[s])).sum())
         assert chi2_dist.sf(chi2, V - 1) > 6.3e-5, chi2
@@ -62,3 +64,18 @@ def test_seeded():
     assert np.array_equal(a.tokens, b.tokens) and not np.array_equal(a.tokens, c.tokens)
     with pytest.raises(ValueError, match="policy must be"):
         sample_sequences(model, 10, np.random.default_rng(0), policy="sampler")
+
+
+def test_column_choice_is_exactly_uniform():
+    """Lemire's rejection: for V = 3 the rejected low products are exactly those below
+    2^32 mod 3 = 1, and every accepted word maps to each column equally often: check on an
+    exhaustive grid of high words (2^20 evenly spaced words times V)."""
+    from simulations.montecarlo import _columns
+
+    V = 3
+    hi = np.arange(0, 1 << 32, 1 << 12, dtype=np.uint64)  # 2^20 high words
+    raw = hi << np.uint64(32)
+    cols = _columns(raw.copy(), V, np.random.PCG64(0))
+    counts = np.bincount(cols.astype(np.int64), minlength=V)
+    # each column receives ceil or floor of 2^20 / 3 high words: multiply-shift is balanced
+    assert counts.max() - counts.min() <= 1
