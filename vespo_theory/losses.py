@@ -215,10 +215,15 @@ def policy_loss(
 
     B, T_max = log_prob.shape
     cdt = torch.float32 if log_prob.dtype in (torch.float16, torch.bfloat16) else log_prob.dtype
-    # mask: bool; mask01: the 0/1 floating mask itself when one was given (cheaper counts and
-    # backward; it is only ever multiplied with finite numbers).
-    mask = response_mask if response_mask.dtype == torch.bool else response_mask.bool()
+    # mask: bool (made only where needed); mask01: the 0/1 float mask itself when one was given
+    # (cheaper counts, first-token search and backward; only multiplied with finite numbers);
+    # mask_int: 0/1 integers of x's width that zero masked entries bit-exactly (_zero_masked_).
+    is_bool = response_mask.dtype == torch.bool
     mask01 = response_mask if response_mask.dtype in (torch.float32, torch.float64) else None
+    need_bool = is_bool or mask01 is None or not rule.seq_only or check_finite
+    mask = response_mask if is_bool else (response_mask.bool() if need_bool else None)
+    int_dt = torch.int32 if torch.finfo(cdt).bits == 32 else torch.int64
+    mask_int = mask01.to(int_dt) if mask01 is not None else mask
     decoupled = rollout_log_prob is not None and correction == "decoupled"
     ref = rollout_log_prob if (rollout_log_prob is not None and not decoupled) else old_log_prob
 
@@ -236,9 +241,7 @@ def policy_loss(
         # Sequence advantage: the value at the first valid token (row 0 for an empty row).
         # counts from the 0/1 mask as given when that is exact and cheaper (a bool sum first
         # widens to int64; a half-precision sum is not exact beyond 256 / 2048)
-        exact = mask01 is not None or not (
-            response_mask.is_floating_point() or mask is response_mask
-        )
+        exact = mask01 is not None or not (response_mask.is_floating_point() or is_bool)
         T = (response_mask if exact else mask).sum(-1).to(cdt)
         if advantages.dim() == 2:
             seq_adv = advantages.gather(-1, _first_valid(mask, mask01)).squeeze(-1).to(cdt)
@@ -258,13 +261,13 @@ def policy_loss(
             row_w = torch.full((B,), 1.0 / T_max, dtype=cdt, device=log_prob.device)
 
         x = log_prob.detach().to(cdt) - ref.to(cdt)
-        # a masked token holds exactly 0, whatever it held (in place: no second [B, T] buffer)
-        torch.where(mask, x, torch.zeros((), dtype=cdt, device=x.device), out=x)
+        _zero_masked_(x, mask_int)  # a masked token holds exactly 0, whatever it held
         seq_log_w = x.sum(-1)
 
         metrics = {}
         if decoupled:
-            d = torch.where(mask, old_log_prob.to(cdt) - rollout_log_prob.to(cdt), 0.0)
+            d = old_log_prob.to(cdt) - rollout_log_prob.to(cdt)
+            _zero_masked_(d, mask_int)
             seq_d = d.sum(-1)
             if rule.level == "sequence":
                 disc = seq_d.clamp(max=log_cap).exp()
@@ -310,15 +313,29 @@ def policy_loss(
     return loss, metrics
 
 
+def _zero_masked_(x, mask_int):
+    """Set ``x`` to +0.0 where the mask is 0, in place, whatever it held there (NaN, inf).
+
+    The float's bit pattern is multiplied by the 0/1 integer mask: exact (valid entries keep
+    their bits, NaN included), branch-free, and no second buffer. (``torch.where`` branches per
+    element and is several times slower on ragged masks.)
+    """
+    import torch
+
+    bits = x.view(torch.int32 if x.element_size() == 4 else torch.int64)
+    bits.mul_(mask_int)
+    return x
+
+
 def _first_valid(mask, mask01):
     """Index [B, 1] of each row's first valid token (0 for an empty row)."""
     import torch
 
-    T_max = mask.shape[-1]
     if mask01 is None:
         return mask.view(torch.uint8).argmax(-1, keepdim=True)
     # max_t mask01 * (T_max - t) = T_max - first: one fused multiply-reduce over a 0/1 mask,
     # cheaper than an argmax.
+    T_max = mask01.shape[-1]
     rev = torch.arange(T_max, 0, -1, dtype=mask01.dtype, device=mask01.device)
     top = (mask01 * rev).amax(-1, keepdim=True)
     return (T_max - top.long()).clamp(max=T_max - 1)
