@@ -46,8 +46,10 @@ def test_discretisation_error_bound_holds():
         la = simulate_ar(cfg, rules, method="lattice", grid=grid)
         assert not la["summary"]["lattice_exact"]
         for a, b in zip(ex["rules"], la["rules"]):
-            for key in ("E_phi", "E_phi2"):
+            for key in ("E_phi", "E_phi2", "var_trace"):
                 assert abs(a[key] - b[key]) <= b["abs_err"][key], (grid, a["rule"], key)
+            # the bias is the norm of the mean vector (true gradient 0 with constant A)
+            assert abs(a["bias_norm"] - b["bias_norm"]) <= b["abs_err"]["mean"], a["rule"]
 
 
 def test_fold_matches_direct_convolution_within_stated_error():
