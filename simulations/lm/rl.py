@@ -102,11 +102,11 @@ class LMRunConfig:
     async_lag: int = 0
     mismatch: str = "none"
     correction: str = "entangled"
-    steps: int = 128
+    steps: int = 256
     seed: int = 0
     prompts_per_step: int = 8
     group_size: int = 8
-    lr: float = 1e-3
+    lr: float = 3e-4
     temperature: float = 1.0
     grad_clip: float = 1.0
     loss_agg_mode: str = "token-mean"

@@ -26,9 +26,9 @@ def add_arguments(p) -> None:
         "--mismatch", default="none", help="sampler engine: none | bf16 | noise:SIGMA (logits)"
     )
     p.add_argument("--correction", default="entangled", choices=["entangled", "decoupled"])
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 128)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 256)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-4)")
     p.add_argument("--group-size", type=int, default=None, help="G responses per prompt")
     p.add_argument("--prompts-per-step", type=int, default=None, help="prompts per mini-batch")
     p.add_argument("--eval-every", type=int, default=None, help="held-out evaluation period")
