@@ -18,8 +18,9 @@ coefficient is exactly 0.
 Saturation: a coefficient that would exceed ``sqrt(finfo.max)`` of the compute dtype (unbounded
 rules: IS, per-decision IS, the A < 0 side of PPO clip, GSPO, ...) is saturated there (its log is
 clamped at ``log(finfo.max) / 2``), so that ``coefficient * adv * grad`` stays finite; the
-``clipped`` indicator of :meth:`Rule.coefficient_and_clipped` reports it. In float32 that is at
-W ~ 1.8e19, far beyond any weight a run could use.
+``clipped`` indicator of :meth:`Rule.coefficient_and_clipped` reports it for IS and per-decision
+IS (the other rules report their own clipping only). In float32 that is at W ~ 1.8e19, far beyond
+any weight a run could use.
 
 >>> import numpy as np
 >>> rule = get_rule("vespo")
