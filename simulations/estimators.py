@@ -36,7 +36,7 @@ import numpy as np
 
 from simulations.tabular import ARModel, SequenceBatch
 from vespo_theory.bounds import phi_max
-from vespo_theory.diagnostics import psis_khat
+from vespo_theory.diagnostics import kish_ess, psis_khat
 from vespo_theory.rules import get_rule
 
 __all__ = ["score_moments", "rule_results", "weight_summary", "true_gradient_from_batch"]
@@ -232,7 +232,12 @@ def rule_results(
             "var_trace": var_trace,
             "E_phi": E_phi,
             "E_phi2": E_phi2,
-            "ess": E_phi * E_phi / E_phi2 if E_phi2 > 0 else 0.0,
+            # exact: the population Kish ratio; MC: the sample's Kish ESS / n (same estimand)
+            "ess": (
+                float(kish_ess(log_cbar)) / n
+                if mc
+                else (E_phi * E_phi / E_phi2 if E_phi2 > 0 else 0.0)
+            ),
             "khat": _khat(log_cbar, batch.weight, seed),
             "bound_M2": None,
             "bound_holds": None,
