@@ -343,8 +343,17 @@ def run(
 
     ``max_rollouts`` stops after that many rollout batches of this call (as an interruption
     would, right after a checkpoint); calling ``run`` again resumes. ``cache_dir`` holds the
-    warm-start checkpoints (default ``outputs/cache/lm_sft``).
+    warm-start checkpoints (default ``outputs/cache/lm_sft``). On CPU the run uses
+    ``torch.use_deterministic_algorithms(True)``; the previous setting is restored after it.
     """
+    previous = torch.are_deterministic_algorithms_enabled()
+    try:
+        return _run(cfg, out_dir, device, progress, max_rollouts, cache_dir)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     from vespo_theory.losses import get_loss
     from vespo_theory.provenance import run_metadata, write_sidecar
     from vespo_theory.rules import get_rule
