@@ -203,3 +203,19 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+@pytest.mark.cuda
+def test_builtin_loop_on_cuda(tmp_path, cache):
+    import os
+
+    if not torch.cuda.is_available():
+        if os.environ.get("VESPO_REQUIRE_CUDA") == "1":
+            pytest.fail("VESPO_REQUIRE_CUDA=1 but no CUDA device is available")
+        pytest.skip("no CUDA device")
+    cfg = LMRunConfig(**{**TINY, "mismatch": "bf16"})
+    summary = run(cfg, tmp_path, device="cuda", cache_dir=cache)
+    rows = _rows(tmp_path)
+    assert summary["complete"] and len(rows) == cfg.steps
+    for r in rows:
+        assert math.isfinite(float(r["grad_norm"])) and float(r["kl_sampler"]) > 0
