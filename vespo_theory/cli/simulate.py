@@ -14,19 +14,12 @@ from vespo_theory.cli._util import dump_json, format_table, positive_int
 
 HELP = "exact and Monte Carlo bias, variance, E[phi], ESS, k-hat and bound checks per rule"
 
-_COLUMNS = [
-    "rule",
-    "method",
-    "bias_norm",
-    "cosine",
-    "var_trace",
-    "E_phi",
-    "E_phi2",
-    "ess",
-    "khat",
-    "bound_M2",
-    "bound_holds",
-]
+
+def _columns() -> list[str]:
+    """The table columns: the result keys the estimators define (one list, in simulations)."""
+    from simulations.estimators import RESULT_KEYS
+
+    return list(RESULT_KEYS)
 
 
 def _floats(text: str) -> list[float]:
@@ -130,9 +123,9 @@ def _print(records: list[dict], summary: dict, head: str) -> None:
     rows = []
     for r in records:
         se = r.get("se", {})
-        rows.append({c: _fmt(r.get(c), se.get(c)) for c in _COLUMNS})
+        rows.append({c: _fmt(r.get(c), se.get(c)) for c in _columns()})
     print(head)
-    print(format_table(rows, _COLUMNS))
+    print(format_table(rows, _columns()))
     print(
         f"\nraw weights: E[W] = {summary['E_W']:.12g} (M1: 1)   "
         f"log E[W^2] = {summary['log_E_W2']:.6g}   ESS/n = {summary['ess_W']:.4g}   "
@@ -157,7 +150,7 @@ def run(args) -> int:
             return 0
         _print(res["exact"], res["summary"], "exact (enumeration over the K arms):")
         print(f"\nMonte Carlo ({args.mc} draws, ± one standard error):")
-        print(format_table([_row(r) for r in res["mc"]], _COLUMNS))
+        print(format_table([_row(r) for r in res["mc"]], _columns()))
         g = res["true_grad"]
         print(f"\ntrue policy gradient (wrt pi's logits): {', '.join(f'{x:.5g}' for x in g)}")
         return 0
@@ -227,7 +220,7 @@ def run(args) -> int:
 
 def _row(r: dict) -> dict:
     se = r.get("se", {})
-    return {c: _fmt(r.get(c), se.get(c)) for c in _COLUMNS}
+    return {c: _fmt(r.get(c), se.get(c)) for c in _columns()}
 
 
 def _strip(r: dict) -> dict:
