@@ -193,8 +193,15 @@ def _json_safe(x):
 
 
 def _timed(cell_fn, cell):
+    """Run one cell with single-threaded BLAS, on every backend: a multi-threaded BLAS sums in
+    another order (enumeration cells at V = 4, T = 8 differed by ~1e-15 between the serial run,
+    2 OpenBLAS threads, and joblib/Ray workers, 1 thread), so this is what makes serial, joblib
+    and Ray rows bitwise identical. Parallelism comes from running cells side by side."""
+    from threadpoolctl import threadpool_limits
+
     t0 = time.perf_counter()
-    rows = cell_fn(cell)
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = cell_fn(cell)
     return cell, rows, time.perf_counter() - t0
 
 
@@ -206,6 +213,15 @@ def _iter_joblib(cell_fn, todo, n_jobs):
 
 
 def _iter_ray(cell_fn, todo, n_jobs):
+    """Cells as ``ray.remote`` tasks, yielded as each finishes (so each is cached at once).
+
+    Uses the Ray session already running in this process if there is one (``ray.init`` called
+    by the user: a cluster, custom resources); else connects to the cluster named by the
+    ``RAY_ADDRESS`` environment variable; else starts a private local instance with ``n_jobs``
+    CPUs and no dashboard. A session started here is shut down when the sweep ends. When a cell
+    raises (or on Ctrl-C), the cells already finished are still yielded (cached) first, the
+    tasks not finished are cancelled, and the error propagates.
+    """
     try:
         import ray
     except ImportError:
@@ -213,13 +229,48 @@ def _iter_ray(cell_fn, todo, n_jobs):
             "backend 'ray' needs ray installed (pip install 'vespo-theory[ray]'); "
             "use --backend joblib to run locally"
         ) from None
+    started = False
     if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True)
-    remote = ray.remote(_timed)
-    pending = [remote.remote(cell_fn, c) for c in todo]
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(done[0])
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init()
+        else:
+            ray.init(
+                address="local",
+                num_cpus=(os.cpu_count() or 1) if n_jobs == -1 else n_jobs,
+                include_dashboard=False,
+                logging_level="WARNING",
+            )
+        started = True
+    pending = []
+    try:
+        remote = ray.remote(_timed)
+        fn_ref = ray.put(cell_fn)
+        pending = [remote.remote(fn_ref, c) for c in todo]
+        error = None
+        while pending and error is None:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                result = ray.get(done[0])
+            except Exception as exc:  # a cell raised: keep the others that already finished
+                error = exc
+                break
+            yield result
+        if error is not None:
+            done = []
+            if pending:
+                done, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+            for ref in done:
+                try:
+                    result = ray.get(ref)
+                except Exception:
+                    continue
+                yield result
+            raise error
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
 
 
 def _iter_serial(cell_fn, todo, n_jobs):

@@ -79,8 +79,13 @@ def test_resume_after_a_crash_recomputes_nothing(tmp_path):
     assert meta["config"]["cells"] == cells
 
 
+# cells big enough (4^8 = 65536 sequences each) for OpenBLAS to split its products over threads
+# in the main process: identical rows across backends need the same BLAS thread count per cell
+BIG = {**CONFIG, "base": {**CONFIG["base"], "V": 4, "T": 8}, "grid": {"N": [0, 1], "seed": [0]}}
+
+
 def test_joblib_matches_serial(tmp_path):
-    cells = expand_grid(CONFIG)[:4]
+    cells = expand_grid(CONFIG)[:4] + expand_grid(BIG)
     a = run_grid(CELL_KINDS["ar"], cells, tmp_path / "s", backend="serial", progress=False)
     b = run_grid(CELL_KINDS["ar"], cells, tmp_path / "j", backend="joblib", n_jobs=2, progress=True)
     assert a["rows"] == b["rows"]
@@ -122,3 +127,60 @@ def test_bandit_cells(tmp_path):
         sweep.CELL_KINDS["bandit"], expand_grid(cfg), tmp_path, backend="serial", progress=False
     )
     assert [r["method"] for r in res["rows"]] == ["enumeration", "mc"] * 2
+
+
+# --------------------------------------------------------------------------- the ray backend
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One private local Ray instance (2 CPUs, no dashboard, loopback only) for the ray tests
+    of this module, shut down after them. run_grid uses a session that is already running and
+    leaves it running."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_matches_serial(tmp_path, ray_session):
+    cells = expand_grid(CONFIG) + expand_grid(BIG)
+    a = run_grid(ar_cell, cells, tmp_path / "s", backend="serial", progress=False)
+    b = run_grid(ar_cell, cells, tmp_path / "r", backend="ray", progress=False)
+    assert a["rows"] == b["rows"] and (b["computed"], b["cached"]) == (8, 0)
+    assert a["csv"].read_text() == b["csv"].read_text()
+    assert ray_session.is_initialized()  # the caller's session is left running
+    assert json.loads(b["sidecar"].read_text())["backend"] == "ray"
+
+
+def test_ray_resume_after_a_crash(tmp_path, ray_session):
+    """Ray tasks run in other processes: calls are logged to a file. The failing cell waits
+    until the other five cells are on disk (each cached as it finishes, while it still runs),
+    then raises; the rerun computes only that cell and the table equals a serial run."""
+    import time
+
+    cells = expand_grid(CONFIG)
+    out, log, fail = tmp_path / "r", tmp_path / "calls.log", tmp_path / "fail"
+    fail.touch()
+
+    def flaky(cell):
+        with open(log, "a") as fh:
+            fh.write(f"{cell['N']},{cell['seed']}\n")
+        if (cell["N"], cell["seed"]) == (2, 1) and fail.exists():
+            deadline = time.monotonic() + 60  # generous: the other cells take milliseconds
+            while len(list((out / "cells").glob("*.json"))) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            n = len(list((out / "cells").glob("*.json")))
+            raise RuntimeError(f"simulated crash with {n} cells cached")
+        return ar_cell(cell)
+
+    with pytest.raises(RuntimeError, match="simulated crash with 5 cells cached"):
+        run_grid(flaky, cells, out, backend="ray", progress=False)
+    assert len(list((out / "cells").glob("*.json"))) == 5
+    fail.unlink()
+    log.write_text("")
+    res = run_grid(flaky, cells, out, backend="ray", progress=False)
+    assert log.read_text().split() == ["2,1"]
+    assert (res["computed"], res["cached"]) == (1, 5)
+    fresh = run_grid(ar_cell, cells, tmp_path / "s", backend="serial", progress=False)
+    assert res["rows"] == fresh["rows"]
