@@ -19,6 +19,8 @@ standard error sd / sqrt(n). Seeded: same seed, same sequences.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from simulations.tabular import ARModel, SequenceBatch
@@ -77,6 +79,7 @@ def alias_table(p: np.ndarray) -> AliasTable:
 
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
+_LITTLE = sys.byteorder == "little"
 
 
 def _columns(raw: np.ndarray, V: int, bits) -> np.ndarray:
@@ -88,7 +91,10 @@ def _columns(raw: np.ndarray, V: int, bits) -> np.ndarray:
     m = raw >> _S32
     m *= Vu
     if reject_below:
-        bad_mask = (m & _M32) < reject_below
+        if _LITTLE:  # the low 32-bit halves as a strided view: no masked copy
+            bad_mask = m.view(np.uint32)[0::2] < np.uint32(reject_below)
+        else:
+            bad_mask = (m & _M32) < reject_below
         if bad_mask.any():
             bad = np.flatnonzero(bad_mask)
             while bad.size:
@@ -182,7 +188,7 @@ def sample_sequences(
         for lo in range(0, flat_tok.size, block):
             hi = min(flat_tok.size, lo + block)
             _sample_rows(table, None, bits.random_raw(hi - lo), flat_tok[lo:hi], bits)
-            lr.take(flat_tok[lo:hi], out=flat_lr[lo:hi])
+            lr.take(flat_tok[lo:hi], out=flat_lr[lo:hi], mode="clip")
         # one state, no end token: read-only broadcast views instead of two more [n, T] arrays
         states = np.broadcast_to(np.zeros(1, dtype=np.int64), (n, T))
         mask = np.broadcast_to(np.ones(1, dtype=bool), (n, T))
@@ -191,7 +197,8 @@ def sample_sequences(
     # same order as a plain per-step loop). Each step writes one contiguous row of time-major
     # block buffers [T, b] (a column write into [n, T] touches a cache line per entry); the
     # flat index s V + y serves both the log-ratio and the next-state lookup; the block is
-    # transposed into the outputs once.
+    # transposed into the outputs once. take(out=..., mode="clip"): indices are in range by
+    # construction (y < V, s < S), and mode="raise" would buffer the output (slower).
     states = np.empty((n, T), dtype=np.int64)
     end = model.end_token
     mask = np.ones((n, T), dtype=bool) if end is None else np.empty((n, T), dtype=bool)
@@ -213,9 +220,9 @@ def sample_sequences(
         for t in range(T):
             y = _sample_rows(table, base, bits.random_raw(b), tok_b[t, :b], bits)
             np.add(base, y, out=idx)
-            lr.take(idx, out=lr_b[t, :b])
+            lr.take(idx, out=lr_b[t, :b], mode="clip")
             if t + 1 < T:
-                s_next = trans.take(idx, out=st_b[t + 1, :b])
+                s_next = trans.take(idx, out=st_b[t + 1, :b], mode="clip")
                 np.multiply(s_next, V, out=base)
                 if mask_b is not None:  # in the response until an end token was emitted
                     np.not_equal(y, end, out=mask_b[t + 1, :b])
