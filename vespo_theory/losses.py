@@ -157,23 +157,22 @@ def _make_function():
         the backward writes the [B, T] gradient in one pass and keeps no [B, T] temporary."""
 
         @staticmethod
-        def forward(ctx, log_prob, mask, mask01, row_coef, seq_log_w):
-            ctx.save_for_backward(mask if mask01 is None else mask01, row_coef)
+        def forward(ctx, log_prob, response_mask, row_coef, seq_log_w):
+            ctx.save_for_backward(response_mask, row_coef)
             ctx.lp_dtype = log_prob.dtype
-            ctx.mult = mask01 is not None
             return -(row_coef * seq_log_w).sum().to(log_prob.dtype)
 
         @staticmethod
         def backward(ctx, grad_out):
             m, row_coef = ctx.saved_tensors
             col = (-grad_out.to(row_coef.dtype) * row_coef).to(ctx.lp_dtype).unsqueeze(-1)
-            if ctx.mult:
+            if m.is_floating_point():
                 # a 0/1 floating mask times a finite column: exact, and one fused pass
                 grad = m * col if m.dtype == ctx.lp_dtype else m.to(ctx.lp_dtype) * col
             else:
                 zero = torch.zeros((), dtype=ctx.lp_dtype, device=col.device)
-                grad = torch.where(m, col, zero)
-            return grad, None, None, None, None
+                grad = torch.where(m if m.dtype == torch.bool else m.bool(), col, zero)
+            return grad, None, None, None
 
     return _RowWeightedLogRatio
 
@@ -217,17 +216,15 @@ def policy_loss(
 
     B, T_max = log_prob.shape
     cdt = torch.float32 if log_prob.dtype in (torch.float16, torch.bfloat16) else log_prob.dtype
-    # mask: bool (made only where needed); mask01: the 0/1 float mask itself when one was given
-    # (cheaper counts, first-token search and backward; only multiplied with finite numbers);
-    # mask_int: 0/1 integers of x's width that zero masked entries bit-exactly (_zero_masked_).
     is_bool = response_mask.dtype == torch.bool
+    # mask01: the 0/1 float mask itself when one was given (multiplied only with finite numbers).
     mask01 = response_mask if response_mask.dtype in (torch.float32, torch.float64) else None
-    need_bool = is_bool or mask01 is None or not rule.seq_only or check_finite
-    mask = response_mask if is_bool else (response_mask.bool() if need_bool else None)
-    int_dt = torch.int32 if torch.finfo(cdt).bits == 32 else torch.int64
-    mask_int = mask01.to(int_dt) if mask01 is not None else mask
     decoupled = rollout_log_prob is not None and correction == "decoupled"
     ref = rollout_log_prob if (rollout_log_prob is not None and not decoupled) else old_log_prob
+    fast = rule.seq_only
+    # bool mask: made only where needed (token-level rules, the finiteness check)
+    need_bool = not fast or check_finite
+    mask = response_mask if is_bool else (response_mask.bool() if need_bool else None)
 
     if check_finite:
         _check_finite(
@@ -240,16 +237,27 @@ def policy_loss(
         )
 
     with torch.no_grad():
+        if fast:
+            # One blocked pass over the rows: log W (and the discrepancy's log), T and each
+            # row's first valid token (see _row_sums).
+            pairs = [(log_prob.detach(), ref)]
+            if decoupled:
+                pairs.append((old_log_prob, rollout_log_prob))
+            sums, T, first = _row_sums(pairs, response_mask, cdt, advantages.dim() == 2)
+            seq_log_w = sums[0]
+        else:
+            # counts from the 0/1 mask as given when that is exact and cheaper (a bool sum first
+            # widens to int64; a half-precision sum is not exact beyond 256 / 2048)
+            exact = mask01 is not None or not (response_mask.is_floating_point() or is_bool)
+            T = (response_mask if exact else mask).sum(-1).to(cdt)
+            first = _first_valid(mask, mask01) if advantages.dim() == 2 else None
+        valid = T > 0
         # Sequence advantage: the value at the first valid token (row 0 for an empty row).
-        # counts from the 0/1 mask as given when that is exact and cheaper (a bool sum first
-        # widens to int64; a half-precision sum is not exact beyond 256 / 2048)
-        exact = mask01 is not None or not (response_mask.is_floating_point() or is_bool)
-        T = (response_mask if exact else mask).sum(-1).to(cdt)
         if advantages.dim() == 2:
-            seq_adv = advantages.gather(-1, _first_valid(mask, mask01)).squeeze(-1).to(cdt)
+            seq_adv = advantages.gather(-1, first).squeeze(-1).to(cdt)
         else:
             seq_adv = advantages.to(cdt)
-        seq_adv = torch.where(T > 0, seq_adv, 0.0)  # an empty row reads a masked value
+        seq_adv = torch.where(valid, seq_adv, 0.0)  # an empty row reads a masked value
         pos = seq_adv >= 0
         T1 = T.clamp(min=1.0)
         # Aggregation weight per valid token of each row (veRL's agg_loss).
@@ -262,36 +270,42 @@ def policy_loss(
         else:
             row_w = torch.full((B,), 1.0 / T_max, dtype=cdt, device=log_prob.device)
 
-        x = log_prob.detach().to(cdt) - ref.to(cdt)
-        _zero_masked_(x, mask_int)  # a masked token holds exactly 0, whatever it held
-        seq_log_w = x.sum(-1)
+        if not fast:
+            int_dt = torch.int32 if torch.finfo(cdt).bits == 32 else torch.int64
+            mask_int = mask01.to(int_dt) if mask01 is not None else mask
+            x = log_prob.detach().to(cdt) - ref.to(cdt)
+            _zero_masked_(x, mask_int)  # a masked token holds exactly 0, whatever it held
+            seq_log_w = x.sum(-1)
 
         metrics = {}
         if decoupled:
-            d = old_log_prob.to(cdt) - rollout_log_prob.to(cdt)
-            _zero_masked_(d, mask_int)
-            seq_d = d.sum(-1)
+            if fast:
+                seq_d = sums[1]
+            else:
+                d = old_log_prob.to(cdt) - rollout_log_prob.to(cdt)
+                _zero_masked_(d, mask_int)
+                seq_d = d.sum(-1)
             if rule.level == "sequence":
                 disc = seq_d.clamp(max=log_cap).exp()
                 trunc = (seq_d > log_cap).to(cdt)
-                metrics["disc_trunc_frac"] = _masked_mean(trunc, T > 0)
+                metrics["disc_trunc_frac"] = _masked_mean(trunc, valid)
             else:
                 disc = d.clamp(max=log_cap).exp()
                 metrics["disc_trunc_frac"] = ((d > log_cap) & mask).sum().to(cdt) / T.sum().clamp(
                     min=1.0
                 )
-            metrics["disc_log_w_mean"] = _masked_mean(seq_d, T > 0)
-            del d
+                del d
+            metrics["disc_log_w_mean"] = _masked_mean(seq_d, valid)
 
         o = _rules._TorchOps
-        if rule.seq_only:
+        if fast:
             c_seq, clip_seq = rule._fn(o, seq_log_w, pos, T1, p)
-            c_seq = torch.where(T > 0, c_seq, 0.0)
+            c_seq = torch.where(valid, c_seq, 0.0)
             if decoupled:
                 c_seq = c_seq * disc
             row_coef = row_w * c_seq * seq_adv
             phi_row = c_seq
-            clip_tok = None if clip_seq is None else (clip_seq & (T > 0)).to(cdt) * T
+            clip_tok = None if clip_seq is None else (clip_seq & valid).to(cdt) * T
         else:
             c, clipped = rule._fn(o, x, mask, pos[:, None], T1[:, None], p)
             c = torch.where(mask, c, 0.0)
@@ -300,10 +314,10 @@ def policy_loss(
             tok_coef = c * (row_w * seq_adv)[:, None]
             phi_row = c.sum(-1) / T1
             clip_tok = None if clipped is None else (clipped & mask).sum(-1).to(cdt)
-        del x
+            del x
 
-    if rule.seq_only:
-        loss = _row_fn().apply(log_prob, mask, mask01, row_coef, seq_log_w)
+    if fast:
+        loss = _row_fn().apply(log_prob, response_mask, row_coef, seq_log_w)
     else:
         diff = log_prob.to(cdt) - ref.to(cdt)
         loss = -torch.where(mask, tok_coef * diff, 0.0).sum().to(log_prob.dtype)
@@ -327,6 +341,99 @@ def _zero_masked_(x, mask_int):
     bits = x.view(torch.int32 if x.element_size() == 4 else torch.int64)
     bits.mul_(mask_int)
     return x
+
+
+# Row blocks of about this many elements (256 KB of float32) on the CPU: the temporaries of one
+# block stay in the L2 cache, so each input is read from memory once instead of once per
+# elementwise op. Other devices take all rows at once (blocking would only add kernel launches).
+_CHUNK_ELEMS = 1 << 16
+# On the CPU, rows whose first token is masked are searched for their first valid token after
+# the blocked pass when they are at most this fraction of the rows, inside it otherwise.
+_SEARCH_AFTER_FRAC = 1 / 8
+
+
+def _row_sums(pairs, response_mask, cdt, want_first):
+    """Masked row sums of ``a - b`` for each ``(a, b)`` in ``pairs``, the valid count ``T`` and,
+    with ``want_first``, each row's first valid index, from one blocked pass over the rows.
+
+    Returns ``(sums, T, first)``: ``sums`` a list of [B] tensors of dtype ``cdt``, ``T`` [B] of
+    dtype ``cdt`` (exact: whole numbers), ``first`` [B, 1] int64 or None (an empty row gets an
+    index in range whose value the caller ignores).
+
+    Rows are processed in blocks (``_CHUNK_ELEMS``). Per block: the mask becomes 0/1 integers and
+    T is its row sum; ``a - b`` is written into a block-sized buffer, its masked entries are set
+    to an exact 0 by multiplying the float's bit pattern by the 0/1 integer (so NaN/inf at a
+    masked position changes nothing; see _zero_masked_) and the row is summed. The per-row
+    arithmetic (a subtraction, then torch's row sum) is the same as on the whole tensor, and so
+    is the result.
+
+    First valid token: ``T_max - max_t(mask * (T_max - t))`` (whole numbers, exact in ``cdt``
+    below 2^24; argmax beyond). A row whose first token is valid needs no search. On the CPU the
+    rows that do are looked up first (``nonzero`` of a CPU tensor reads host memory: no
+    synchronisation) and searched alone after the pass when they are few, inside the pass
+    otherwise; on other devices every row is searched inside the (single) pass, branch-free.
+    """
+    import torch
+
+    B, T_max = response_mask.shape
+    dev = response_mask.device
+    cpu = dev.type == "cpu"
+    int_dt = torch.int32 if torch.finfo(cdt).bits == 32 else torch.int64
+    R = max(1, min(B, _CHUNK_ELEMS // max(T_max, 1))) if cpu else max(B, 1)
+    by_rev = T_max <= 2.0 / torch.finfo(cdt).eps
+    rev = torch.arange(T_max, 0, -1, dtype=cdt, device=dev) if by_rev else None
+
+    search_rows = None  # rows searched after the pass (CPU, few)
+    in_pass = want_first and by_rev
+    if in_pass and cpu:
+        rows = (response_mask[:, 0] == 0).nonzero().squeeze(-1)
+        if rows.shape[0] <= _SEARCH_AFTER_FRAC * B:
+            in_pass, search_rows = False, rows
+
+    sums = [torch.empty(B, dtype=cdt, device=dev) for _ in pairs]
+    T = torch.empty(B, dtype=cdt, device=dev)
+    top = torch.empty(B, dtype=cdt, device=dev) if in_pass else None
+    xbuf = torch.empty(R, T_max, dtype=cdt, device=dev)
+    mbuf = torch.empty(R, T_max, dtype=int_dt, device=dev)
+    blocks = [response_mask.split(R), T.split(R)]
+    blocks.append(top.split(R) if in_pass else [None] * len(blocks[1]))
+    for a, b in pairs:
+        blocks += [a.split(R), b.split(R)]
+    blocks += [s.split(R) for s in sums]
+    n_pairs = len(pairs)
+    for m, t, tp, *rest in zip(*blocks):
+        n = m.shape[0]
+        x, mi = (xbuf, mbuf) if n == R else (xbuf[:n], mbuf[:n])
+        mi.copy_(m)
+        torch.sum(m, -1, dtype=cdt, out=t)
+        if tp is not None:
+            torch.mul(m if m.dtype == cdt else mi, rev, out=x)
+            torch.amax(x, -1, out=tp)
+        for j in range(n_pairs):
+            a, b, out = rest[2 * j], rest[2 * j + 1], rest[2 * n_pairs + j]
+            if a.dtype == cdt and b.dtype == cdt:
+                torch.sub(a, b, out=x)
+            else:  # the difference in cdt, as a.to(cdt) - b.to(cdt)
+                x.copy_(a)
+                x.sub_(b.to(cdt))
+            _zero_masked_(x, mi)
+            torch.sum(x, -1, out=out)
+
+    if not want_first:
+        return sums, T, None
+    if not by_rev:
+        first = (response_mask != 0).view(torch.uint8).argmax(-1, keepdim=True)
+    elif in_pass:
+        first = (T_max - top.to(torch.int64)).clamp_(max=T_max - 1).unsqueeze(-1)
+    else:
+        first = torch.zeros(B, 1, dtype=torch.int64, device=dev)
+        if search_rows.shape[0]:
+            sel = response_mask.index_select(0, search_rows)
+            top_sel = (sel.to(cdt) * rev).amax(-1, keepdim=True)
+            first.index_copy_(
+                0, search_rows, (T_max - top_sel.to(torch.int64)).clamp_(max=T_max - 1)
+            )
+    return sums, T, first
 
 
 def _first_valid(mask, mask01):
