@@ -201,7 +201,10 @@ def sample_sequences(
     # construction (y < V, s < S), and mode="raise" would buffer the output (slower).
     states = np.empty((n, T), dtype=np.int64)
     end = model.end_token
-    mask = np.ones((n, T), dtype=bool) if end is None else np.empty((n, T), dtype=bool)
+    if end is None:  # every position is in the response: a read-only broadcast view
+        mask = np.broadcast_to(np.ones(1, dtype=bool), (n, T))
+    else:
+        mask = np.empty((n, T), dtype=bool)
     trans = model.trans.ravel()
     V = np.int64(model.V)
     b_max = min(n, block)

@@ -9,9 +9,11 @@ At the end all rows, in cell order, go to ``out_dir/<name>.csv`` with the sideca
 ``out_dir/<name>.json`` (:mod:`vespo_theory.provenance`: config, seed, git SHA, versions, time).
 
 Backends: ``"serial"``; ``"joblib"`` (processes, local); ``"ray"`` (``ray.remote`` tasks on
-whatever cluster ``ray.init()`` connects to; ray is imported only then, and its absence is a
-clear error). ``vespo sweep CONFIG --out DIR`` reads a JSON config whose ``"kind"`` picks the
-cell function from ``CELL_KINDS`` (see :func:`expand_grid` for the format).
+the session already open, else the cluster named by ``RAY_ADDRESS``, else a private local
+instance with ``n_jobs`` CPUs; ray is imported only then, and its absence is a clear error).
+Every cell runs with single-threaded BLAS on every backend, so all three give identical rows.
+``vespo sweep CONFIG --out DIR`` reads a JSON config whose ``"kind"`` picks the cell function
+from ``CELL_KINDS`` (see :func:`expand_grid` for the format).
 """
 
 from __future__ import annotations
