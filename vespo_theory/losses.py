@@ -360,18 +360,26 @@ def _row_sums(pairs, response_mask, cdt, want_first):
     dtype ``cdt`` (exact: whole numbers), ``first`` [B, 1] int64 or None (an empty row gets an
     index in range whose value the caller ignores).
 
-    Rows are processed in blocks (``_CHUNK_ELEMS``). Per block: the mask becomes 0/1 integers and
-    T is its row sum; ``a - b`` is written into a block-sized buffer, its masked entries are set
-    to an exact 0 by multiplying the float's bit pattern by the 0/1 integer (so NaN/inf at a
-    masked position changes nothing; see _zero_masked_) and the row is summed. The per-row
-    arithmetic (a subtraction, then torch's row sum) is the same as on the whole tensor, and so
-    is the result.
+    Rows are processed in blocks (``_CHUNK_ELEMS``): per block, T is the mask's row sum and
+    ``a - b`` is written into a block-sized buffer, masked and summed by row. Masking is exact
+    whatever a masked entry holds (NaN, inf):
+
+    * in general the mask becomes 0/1 integers and the float's bit pattern is multiplied by them
+      (see _zero_masked_): branch-free, used on every device other than the CPU;
+    * on the CPU with a 0/1 float mask of dtype ``cdt``, the difference is multiplied by the mask
+      as floats (one op fewer). This is exact for every row whose sum comes out finite (a finite
+      entry times 0 is 0; any NaN/inf product would make the sum non-finite); the rows whose sum
+      does not are recomputed with the integer masking. Finding them (``nonzero`` of a CPU
+      tensor) reads host memory, which is no synchronisation.
+
+    The per-row arithmetic (a subtraction, then torch's row sum) is the same on every path, so
+    the result is too.
 
     First valid token: ``T_max - max_t(mask * (T_max - t))`` (whole numbers, exact in ``cdt``
     below 2^24; argmax beyond). A row whose first token is valid needs no search. On the CPU the
-    rows that do are looked up first (``nonzero`` of a CPU tensor reads host memory: no
-    synchronisation) and searched alone after the pass when they are few, inside the pass
-    otherwise; on other devices every row is searched inside the (single) pass, branch-free.
+    rows that do are looked up first and searched alone after the pass when they are few
+    (``_SEARCH_AFTER_FRAC``), inside the pass otherwise; on other devices every row is searched
+    inside the (single) pass, branch-free.
     """
     import torch
 
@@ -380,8 +388,9 @@ def _row_sums(pairs, response_mask, cdt, want_first):
     cpu = dev.type == "cpu"
     int_dt = torch.int32 if torch.finfo(cdt).bits == 32 else torch.int64
     R = max(1, min(B, _CHUNK_ELEMS // max(T_max, 1))) if cpu else max(B, 1)
-    by_rev = T_max <= 2.0 / torch.finfo(cdt).eps
+    by_rev = T_max <= _max_exact_whole(cdt)
     rev = torch.arange(T_max, 0, -1, dtype=cdt, device=dev) if by_rev else None
+    float_mask = cpu and response_mask.dtype == cdt
 
     search_rows = None  # rows searched after the pass (CPU, few)
     in_pass = want_first and by_rev
@@ -394,30 +403,37 @@ def _row_sums(pairs, response_mask, cdt, want_first):
     T = torch.empty(B, dtype=cdt, device=dev)
     top = torch.empty(B, dtype=cdt, device=dev) if in_pass else None
     xbuf = torch.empty(R, T_max, dtype=cdt, device=dev)
-    mbuf = torch.empty(R, T_max, dtype=int_dt, device=dev)
+    mbuf = None if float_mask else torch.empty(R, T_max, dtype=int_dt, device=dev)
     blocks = [response_mask.split(R), T.split(R)]
     blocks.append(top.split(R) if in_pass else [None] * len(blocks[1]))
     for a, b in pairs:
         blocks += [a.split(R), b.split(R)]
     blocks += [s.split(R) for s in sums]
     n_pairs = len(pairs)
+    mi = None
     for m, t, tp, *rest in zip(*blocks):
         n = m.shape[0]
-        x, mi = (xbuf, mbuf) if n == R else (xbuf[:n], mbuf[:n])
-        mi.copy_(m)
+        x = xbuf if n == R else xbuf[:n]
+        if not float_mask:
+            mi = mbuf if n == R else mbuf[:n]
+            mi.copy_(m)
         torch.sum(m, -1, dtype=cdt, out=t)
         if tp is not None:
             torch.mul(m if m.dtype == cdt else mi, rev, out=x)
             torch.amax(x, -1, out=tp)
         for j in range(n_pairs):
             a, b, out = rest[2 * j], rest[2 * j + 1], rest[2 * n_pairs + j]
-            if a.dtype == cdt and b.dtype == cdt:
-                torch.sub(a, b, out=x)
-            else:  # the difference in cdt, as a.to(cdt) - b.to(cdt)
-                x.copy_(a)
-                x.sub_(b.to(cdt))
-            _zero_masked_(x, mi)
+            _masked_diff(a, b, m if float_mask else mi, cdt, out=x)
             torch.sum(x, -1, out=out)
+
+    if float_mask:  # recompute the non-finite rows with the integer masking
+        for (a, b), out in zip(pairs, sums):
+            bad = (~torch.isfinite(out)).nonzero().squeeze(-1)
+            if bad.shape[0]:
+                m_bad = response_mask.index_select(0, bad).to(int_dt)
+                x = torch.empty(bad.shape[0], T_max, dtype=cdt, device=dev)
+                _masked_diff(a.index_select(0, bad), b.index_select(0, bad), m_bad, cdt, out=x)
+                out.index_copy_(0, bad, x.sum(-1))
 
     if not want_first:
         return sums, T, None
@@ -434,6 +450,31 @@ def _row_sums(pairs, response_mask, cdt, want_first):
                 0, search_rows, (T_max - top_sel.to(torch.int64)).clamp_(max=T_max - 1)
             )
     return sums, T, first
+
+
+def _masked_diff(a, b, m, cdt, out):
+    """``out = a - b`` in ``cdt`` with masked entries 0: ``m`` is the 0/1 integer mask (exact
+    whatever a masked entry holds) or the 0/1 float mask (exact where ``a - b`` is finite)."""
+    import torch
+
+    if a.dtype == cdt and b.dtype == cdt:
+        torch.sub(a, b, out=out)
+    else:  # the difference in cdt, as a.to(cdt) - b.to(cdt)
+        out.copy_(a)
+        out.sub_(b.to(cdt))
+    if m.is_floating_point():
+        out.mul_(m)
+    else:
+        _zero_masked_(out, m)
+    return out
+
+
+def _max_exact_whole(cdt) -> float:
+    """The largest whole number up to which every whole number is exact in ``cdt`` (2^24 for
+    float32)."""
+    import torch
+
+    return 2.0 / torch.finfo(cdt).eps
 
 
 def _first_valid(mask, mask01):
