@@ -86,6 +86,9 @@ def _columns(raw: np.ndarray, V: int, bits) -> np.ndarray:
     """Exactly uniform columns in [0, V) from the high 32 bits of ``raw`` (Lemire's
     multiply-shift with rejection: the rare words whose low product part falls below
     2^32 mod V, probability < V 2^-32, are redrawn)."""
+    V = int(V)
+    if V & (V - 1) == 0:  # V = 2^k: (hi * V) >> 32 = raw >> (64 - k), never rejected
+        return raw >> np.uint64(64 - (V.bit_length() - 1))
     Vu = np.uint64(V)
     reject_below = np.uint64((1 << 32) % V)
     m = raw >> _S32
