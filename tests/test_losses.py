@@ -583,3 +583,141 @@ def test_benchmark_quick_runs_and_prints_the_table():
     ).stdout
     for col in ("B x T", "ours", "reference", "floor", "ref/ours", "ours/floor"):
         assert col in out, out
+
+
+# --------------------------------------------------------------------------- the fast path
+#
+# The sequence-level rules take a blocked one-pass path (vespo_theory.losses._row_sums): row
+# blocks of _CHUNK_ELEMS elements, a float multiply by a float mask on the CPU with an exact
+# recompute of non-finite rows, and a first-valid-token search that runs only for rows whose
+# first token is masked (after the pass when they are few, inside it otherwise; argmax when
+# T_max is too large for exact whole numbers). These tests drive every branch.
+
+import vespo_theory.losses as _losses  # noqa: E402
+
+SEQ_RULES = [n for n in rules.available() if rules.get_rule(n).seq_only]
+MASK_DTYPES = (torch.bool, torch.float32, torch.float64, torch.int64)
+
+
+def _ragged_mask(kind, B, T, g):
+    """[B, T] bool masks: 'right' (valid prefix: no search), 'left' (valid suffix: every row
+    searched), 'few_left' (two rows left-padded), 'holes' (random, with an empty row)."""
+    lengths = g.integers(1, T + 1, size=B)
+    t = np.arange(T)[None, :]
+    if kind == "right":
+        return t < lengths[:, None]
+    if kind == "left":
+        return t >= T - lengths[:, None]
+    if kind == "few_left":  # 2 rows of 19 (<= _SEARCH_AFTER_FRAC): searched after the pass
+        m = t < lengths[:, None]
+        m[12] = t[0] >= max(T - lengths[12], 1)
+        m[0, :2] = False
+        m[0, 2:] = True
+        return m
+    m = g.random((B, T)) < 0.6
+    m[0] = False  # an empty row
+    m[1, :3] = False
+    m[1, -1] = True
+    return m
+
+
+def _seq_problem(kind, seed, B=19, T=23, dtype=torch.float32):
+    g = np.random.default_rng(seed)
+    mask = _ragged_mask(kind, B, T, g)
+    lp = -np.abs(g.normal(size=(B, T)))
+    old = lp + 0.3 * g.normal(size=(B, T))
+    roll = old + 0.3 * g.normal(size=(B, T))
+    # advantages that vary along a row: only the first valid token's value is right
+    adv = g.normal(size=(B, T))
+    first = np.where(mask.any(-1), mask.argmax(-1), 0)
+    adv_seq = np.where(mask.any(-1), adv[np.arange(B), first], 0.0)
+    adv = np.where(mask, adv, np.nan)  # masked advantages are garbage
+    t = {k: torch.tensor(v, dtype=dtype) for k, v in dict(lp=lp, old=old, roll=roll).items()}
+    return dict(mask=mask, adv=torch.tensor(adv, dtype=dtype), adv_seq=adv_seq, **t)
+
+
+def _run(name, p, mask_dtype, adv, policy="none", mode="seq-mean-token-mean"):
+    lp = p["lp"].clone().requires_grad_()
+    kw = {} if policy == "none" else dict(rollout_log_prob=p["roll"], correction=policy)
+    loss, metrics = get_loss(name)(
+        p["old"], lp, adv, torch.as_tensor(p["mask"]).to(mask_dtype), mode, **kw
+    )
+    loss.backward()
+    return loss.detach(), lp.grad, metrics
+
+
+def _assert_same(out_a, out_b, what):
+    (la, ga, ma), (lb, gb, mb) = out_a, out_b
+    assert torch.equal(la, lb), what
+    assert torch.equal(ga, gb), what
+    assert ma.keys() == mb.keys(), what
+    for k in ma:
+        assert torch.equal(ma[k], mb[k]), (what, k)
+
+
+@pytest.mark.parametrize("kind", ["right", "left", "few_left", "holes"])
+def test_fast_path_takes_the_first_valid_tokens_advantage(kind, monkeypatch):
+    """[B, T] advantages that vary along the row: the loss equals the one given the [B]
+    advantage read at each row's first valid token (computed here with NumPy), bit for bit,
+    for every mask dtype, with one-row and three-row blocks, and on the argmax branch."""
+    p = _seq_problem(kind, seed=zlib.crc32(kind.encode()))
+    B, T = p["mask"].shape
+    adv_seq = torch.tensor(p["adv_seq"], dtype=p["lp"].dtype)
+    for name in ("vespo", "is"):
+        for mask_dtype in MASK_DTYPES:
+            want = _run(name, p, mask_dtype, adv_seq)
+            for chunk, exact_limit in ((1 << 16, None), (T, None), (3 * T + 1, None), (T, 0.0)):
+                monkeypatch.setattr(_losses, "_CHUNK_ELEMS", chunk)
+                if exact_limit is not None:
+                    monkeypatch.setattr(_losses, "_max_exact_whole", lambda cdt, v=exact_limit: v)
+                got = _run(name, p, mask_dtype, p["adv"])
+                monkeypatch.undo()
+                _assert_same(got, want, (name, kind, mask_dtype, chunk, exact_limit))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_fast_path_blocks_and_mask_dtypes_agree(policy, monkeypatch):
+    """Row blocks of any size and every mask dtype (float multiply on the CPU for a float mask
+    of the compute dtype, integer bit masking otherwise) give the same numbers, bit for bit,
+    as the whole tensor in one block with a bool mask; and that reference satisfies the
+    contract (checked in float64 by test_contract_gradient_equals_documented_coefficient)."""
+    p = _seq_problem("holes", seed=41)
+    T = p["mask"].shape[1]
+    for name in SEQ_RULES:
+        for mode in AGG_MODES:
+            monkeypatch.setattr(_losses, "_CHUNK_ELEMS", 1 << 30)
+            want = _run(name, p, torch.bool, p["adv"], policy, mode)
+            for chunk in (1, 2 * T, 5 * T - 1):
+                monkeypatch.setattr(_losses, "_CHUNK_ELEMS", chunk)
+                for mask_dtype in MASK_DTYPES:
+                    got = _run(name, p, mask_dtype, p["adv"], policy, mode)
+                    _assert_same(got, want, (name, mode, policy, chunk, mask_dtype))
+            monkeypatch.undo()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_path_float_mask_garbage_is_recomputed_exactly(dtype, monkeypatch):
+    """A float mask of the compute dtype takes the float-multiply path, where NaN/inf at a
+    masked position would poison the row: those rows are recomputed with integer masking, so
+    the result is bit for bit that of clean inputs; a NaN at a valid position still propagates."""
+    p = _seq_problem("holes", seed=43, dtype=dtype)
+    mask = torch.as_tensor(p["mask"])
+    monkeypatch.setattr(_losses, "_CHUNK_ELEMS", 4 * mask.shape[1])
+    dirty = dict(p)
+    rows = torch.zeros_like(mask)
+    rows[::3] = True  # garbage in every third row only: some rows take the recompute
+    junk = rows & ~mask
+    dirty["lp"] = torch.where(junk, float("nan"), p["lp"])
+    dirty["old"] = torch.where(junk, float("inf"), p["old"])
+    dirty["roll"] = torch.where(junk, float("-inf"), p["roll"])
+    for policy in POLICIES:
+        for name in ("vespo", "seq_tis"):
+            clean = _run(name, p, dtype, p["adv"], policy)
+            got = _run(name, dirty, dtype, p["adv"], policy)
+            _assert_same(got, clean, (name, policy))
+            assert not torch.isnan(got[1]).any()
+    b, t = np.argwhere(p["mask"])[5]
+    bad = dict(p, old=p["old"].clone())
+    bad["old"][b, t] = float("nan")
+    loss, _, _ = _run("vespo", bad, dtype, p["adv"])
+    assert torch.isnan(loss)
