@@ -243,7 +243,7 @@ def policy_loss(
             pairs = [(log_prob.detach(), ref)]
             if decoupled:
                 pairs.append((old_log_prob, rollout_log_prob))
-            sums, T, first = _row_sums(pairs, response_mask, cdt, advantages.dim() == 2)
+            sums, T, first, bwd_mask = _row_sums(pairs, response_mask, cdt, advantages.dim() == 2)
             seq_log_w = sums[0]
         else:
             # counts from the 0/1 mask as given when that is exact and cheaper (a bool sum first
@@ -317,7 +317,7 @@ def policy_loss(
             del x
 
     if fast:
-        loss = _row_fn().apply(log_prob, response_mask, row_coef, seq_log_w)
+        loss = _row_fn().apply(log_prob, bwd_mask, row_coef, seq_log_w)
     else:
         diff = log_prob.to(cdt) - ref.to(cdt)
         loss = -torch.where(mask, tok_coef * diff, 0.0).sum().to(log_prob.dtype)
@@ -356,9 +356,11 @@ def _row_sums(pairs, response_mask, cdt, want_first):
     """Masked row sums of ``a - b`` for each ``(a, b)`` in ``pairs``, the valid count ``T`` and,
     with ``want_first``, each row's first valid index, from one blocked pass over the rows.
 
-    Returns ``(sums, T, first)``: ``sums`` a list of [B] tensors of dtype ``cdt``, ``T`` [B] of
-    dtype ``cdt`` (exact: whole numbers), ``first`` [B, 1] int64 or None (an empty row gets an
-    index in range whose value the caller ignores).
+    Returns ``(sums, T, first, bwd_mask)``: ``sums`` a list of [B] tensors of dtype ``cdt``,
+    ``T`` [B] of dtype ``cdt`` (exact: whole numbers), ``first`` [B, 1] int64 or None (an empty
+    row gets an index in range whose value the caller ignores), ``bwd_mask`` the mask for the
+    backward (on the CPU a bool copy of a mask that is neither bool nor of dtype ``cdt``, made
+    in the same pass; the given mask otherwise).
 
     Rows are processed in blocks (``_CHUNK_ELEMS``): per block, T is the mask's row sum and
     ``a - b`` is written into a block-sized buffer, masked and summed by row. Masking is exact
@@ -391,6 +393,11 @@ def _row_sums(pairs, response_mask, cdt, want_first):
     by_rev = T_max <= _max_exact_whole(cdt)
     rev = torch.arange(T_max, 0, -1, dtype=cdt, device=dev) if by_rev else None
     float_mask = cpu and response_mask.dtype == cdt
+    # CPU, a mask neither bool nor of dtype cdt: a bool copy, made block by block, for the
+    # backward (torch.where on it is one pass; on an int or other float mask it would be two)
+    mask_b = None
+    if cpu and not float_mask and response_mask.dtype != torch.bool:
+        mask_b = torch.empty(B, T_max, dtype=torch.bool, device=dev)
 
     search_rows = None  # rows searched after the pass (CPU, few)
     in_pass = want_first and by_rev
@@ -406,13 +413,16 @@ def _row_sums(pairs, response_mask, cdt, want_first):
     mbuf = None if float_mask else torch.empty(R, T_max, dtype=int_dt, device=dev)
     blocks = [response_mask.split(R), T.split(R)]
     blocks.append(top.split(R) if in_pass else [None] * len(blocks[1]))
+    blocks.append(mask_b.split(R) if mask_b is not None else [None] * len(blocks[1]))
     for a, b in pairs:
         blocks += [a.split(R), b.split(R)]
     blocks += [s.split(R) for s in sums]
     n_pairs = len(pairs)
     mi = None
-    for m, t, tp, *rest in zip(*blocks):
+    for m, t, tp, mb, *rest in zip(*blocks):
         n = m.shape[0]
+        if mb is not None:
+            torch.ne(m, 0, out=mb)
         x = xbuf if n == R else xbuf[:n]
         if not float_mask:
             mi = mbuf if n == R else mbuf[:n]
@@ -435,8 +445,9 @@ def _row_sums(pairs, response_mask, cdt, want_first):
                 _masked_diff(a.index_select(0, bad), b.index_select(0, bad), m_bad, cdt, out=x)
                 out.index_copy_(0, bad, x.sum(-1))
 
+    bwd_mask = response_mask if mask_b is None else mask_b
     if not want_first:
-        return sums, T, None
+        return sums, T, None, bwd_mask
     if not by_rev:
         first = (response_mask != 0).view(torch.uint8).argmax(-1, keepdim=True)
     elif in_pass:
@@ -449,7 +460,7 @@ def _row_sums(pairs, response_mask, cdt, want_first):
             first.index_copy_(
                 0, search_rows, (T_max - top_sel.to(torch.int64)).clamp_(max=T_max - 1)
             )
-    return sums, T, first
+    return sums, T, first, bwd_mask
 
 
 def _masked_diff(a, b, m, cdt, out):
