@@ -45,10 +45,11 @@ Three policies. Without ``rollout_log_prob`` the rule sees ``log_prob - old_log_
 
 Masking: a masked token never changes any sequence quantity (W, T, the advantage, the loss):
 masked entries are replaced by an exact 0 (``torch.where``, or an integer multiply of the float's
-bit pattern by the 0/1 mask, which is the same selection without branches), never by a float
-multiplication with the mask, so a NaN or inf log-prob at a masked position changes nothing (the
-reference code instead folds masked TIS weights in as log 1e-8 and so rejects the whole
-sequence).
+bit pattern by the 0/1 mask, which is the same selection without branches), so a NaN or inf
+log-prob at a masked position changes nothing (the reference code instead folds masked TIS
+weights in as log 1e-8 and so rejects the whole sequence). The sequence-level rules on the CPU
+multiply by a 0/1 float mask and recompute, with the integer masking, the rows whose sum is not
+finite: the same numbers (see ``_row_sums``).
 
 Metrics: a dict of 0-d tensors computed without any host synchronisation (see docs/losses.md):
 ``log_w_mean/std/min/max`` and ``w_mean`` over rows with a valid token (raw log W of the ratio the
