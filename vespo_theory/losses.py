@@ -115,6 +115,11 @@ def _validate(name, old_log_prob, log_prob, advantages, response_mask, rollout_l
     if not log_prob.is_floating_point():
         raise TypeError(f"log_prob must be floating point, got {log_prob.dtype} (loss {name})")
     shape = tuple(log_prob.shape)
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(
+            f"log_prob must hold at least one sequence and one token, got shape {shape} "
+            f"(loss {name})"
+        )
     for arg, val in (
         ("old_log_prob", old_log_prob),
         ("response_mask", response_mask),
