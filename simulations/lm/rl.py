@@ -344,13 +344,14 @@ def run(
     ``max_rollouts`` stops after that many rollout batches of this call (as an interruption
     would, right after a checkpoint); calling ``run`` again resumes. ``cache_dir`` holds the
     warm-start checkpoints (default ``outputs/cache/lm_sft``). On CPU the run uses
-    ``torch.use_deterministic_algorithms(True)``; the previous setting is restored after it.
+    ``torch.use_deterministic_algorithms(True)`` and one thread; both settings are restored.
     """
-    previous = torch.are_deterministic_algorithms_enabled()
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     try:
         return _run(cfg, out_dir, device, progress, max_rollouts, cache_dir)
     finally:
-        torch.use_deterministic_algorithms(previous)
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
 
 
 def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
@@ -375,6 +376,9 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
 
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True)
+        # One thread: float summation order (and so every number) must not depend on the
+        # core count; parallelism comes from running sweep cells side by side.
+        torch.set_num_threads(1)
     t_start = time.time()
     task = get_task(cfg.task)
     rule = get_rule(cfg.rule)

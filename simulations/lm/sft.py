@@ -34,7 +34,7 @@ class SFTConfig:
     d_model: int = 64
     n_layer: int = 2
     n_head: int = 4
-    steps: int = 300
+    steps: int = 250
     batch_size: int = 64
     lr: float = 3e-3
     seed: int = 0
@@ -99,7 +99,22 @@ def evaluate(model, task: Task, tok: CharTokenizer, prompts: list[str], device) 
 
 
 def train_sft(cfg: SFTConfig, device="cpu", progress: bool = False) -> GPT:
-    """Train the warm-start model from scratch (seeded; deterministic on CPU)."""
+    """Train the warm-start model from scratch (seeded; deterministic on CPU).
+
+    Runs under ``torch.use_deterministic_algorithms(True)`` and one CPU thread (both restored
+    afterwards): the weights must not depend on the caller's settings or the core count.
+    """
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)  # the thread count changes float summation order
+    try:
+        return _train_sft(cfg, device, progress)
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
+
+
+def _train_sft(cfg: SFTConfig, device, progress: bool) -> GPT:
     task, tok = get_task(cfg.task), CharTokenizer()
     torch.manual_seed(cfg.seed)
     model = make_model(cfg, tok, task).to(device)
@@ -130,9 +145,12 @@ def load_or_train_sft(
 ) -> GPT:
     """The warm-start model for ``cfg``: loaded from the cache, or trained and cached (CPU)."""
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    key = config_hash({"kind": "lm_sft", **asdict(cfg)})
-    path = cache_dir / f"{key}.pt"
     task, tok = get_task(cfg.task), CharTokenizer()
+    # the key also holds the alphabet and a format version: a cached file never meets a
+    # tokenizer or model layout it was not trained for
+    key_cfg = {"kind": "lm_sft", "chars": tok.chars, "format": 1, **asdict(cfg)}
+    key = config_hash(key_cfg)
+    path = cache_dir / f"{key}.pt"
     if path.exists():
         model = make_model(cfg, tok, task)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -145,7 +163,7 @@ def load_or_train_sft(
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
     heldout = task.sample(np.random.default_rng([cfg.seed, 99]), 256)
-    meta = run_metadata({"kind": "lm_sft", **asdict(cfg)}, seed=cfg.seed, device="cpu")
+    meta = run_metadata(key_cfg, seed=cfg.seed, device="cpu")
     meta["heldout_success"] = evaluate(model, task, tok, heldout, "cpu")
     write_sidecar(path.with_suffix(".json"), meta, wall_time=time.time() - t0)
     return model.to(device)

@@ -183,14 +183,12 @@ def run(args) -> int:
         return _list_tasks()
     if args.out is None:
         raise ValueError("--out is required (the run directory)")
-    import torch
 
     from simulations.lm.rl import run as run_lm
 
     cfg = _config(args)
     if args.measure:
         return _measure(args, cfg)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     summary = run_lm(cfg, args.out, device=args.device, progress=not args.no_progress)
     print(
         f"{cfg.rule} N={cfg.staleness} L={cfg.async_lag} mismatch={cfg.mismatch}: "
