@@ -104,6 +104,8 @@ def _measure(args, cfg) -> int:
 
     t0 = time.time()
     dev = resolve_device(args.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # as in the RL runs: numbers independent of the core count
     out = Path(args.out)
     task = get_task(cfg.task)
     if cfg.model is not None:
