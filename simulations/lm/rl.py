@@ -110,7 +110,7 @@ class LMRunConfig:
     temperature: float = 1.0
     grad_clip: float = 1.0
     loss_agg_mode: str = "token-mean"
-    eval_every: int = 8
+    eval_every: int = 16
     heldout_n: int = 128
     collapse_frac: float = 0.5
     collapse_k: int = 3

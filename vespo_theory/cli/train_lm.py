@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-4)")
     p.add_argument("--group-size", type=int, default=None, help="G responses per prompt")
     p.add_argument("--prompts-per-step", type=int, default=None, help="prompts per mini-batch")
-    p.add_argument("--eval-every", type=int, default=None, help="held-out evaluation period")
+    p.add_argument("--eval-every", type=int, default=None, help="held-out eval period (16)")
     p.add_argument("--sft-steps", type=int, default=None, help="warm-start steps (default 250)")
     p.add_argument("--d-model", type=int, default=None, help="model width (default 64)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
