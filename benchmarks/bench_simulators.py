@@ -15,14 +15,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import time  # noqa: E402
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from simulations.config import ARConfig  # noqa: E402
-from simulations.montecarlo import alias_table, sample_sequences, sample_tokens  # noqa: E402
-from simulations.runners import simulate_ar  # noqa: E402
-from simulations.tabular import make_ar_model  # noqa: E402
+from simulations.config import ARConfig
+from simulations.montecarlo import alias_table, sample_sequences, sample_tokens
+from simulations.runners import simulate_ar
+from simulations.tabular import make_ar_model
 
 SEQ_RULES = ["is", "reinforce", "vespo", "seq_tis", "seq_mis", "gspo"]
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}

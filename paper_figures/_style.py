@@ -6,7 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402  (after matplotlib.use("Agg"))
 
 RC = {
     "figure.dpi": 100,

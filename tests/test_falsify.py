@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("hypothesis")
 
-from simulations.falsify import CLAIMS, claim_ids, get_claim, replay, search  # noqa: E402
-from simulations.falsify.core import Check, score  # noqa: E402
-from vespo_theory.cli import main as vespo_main  # noqa: E402
+from simulations.falsify import CLAIMS, claim_ids, get_claim, replay, search
+from simulations.falsify.core import Check, score
+from vespo_theory.cli import main as vespo_main
 
 CI_BUDGET = 100  # the ci hypothesis profile's max_examples (tests/conftest.py)
 DEV_BUDGET = 50  # the dev profile's

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from paper_figures import kernels  # noqa: E402
-from vespo_theory.cli import main as vespo_main  # noqa: E402
-from vespo_theory.rules import available, get_rule  # noqa: E402
+from paper_figures import kernels
+from vespo_theory.cli import main as vespo_main
+from vespo_theory.rules import available, get_rule
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from vespo_theory.cli import main  # noqa: E402
+from vespo_theory.cli import main
 
 # Smoke options: the easy task, a tiny model (the warm start is cached in the test's cwd).
 SMOKE = ["--task", "reverse-short", "--steps", "2", "--no-progress", "--device", "cpu"]

@@ -14,8 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from simulations.lm.rl import LMRunConfig, run  # noqa: E402
-from vespo_theory.cli import main  # noqa: E402
+from simulations.lm.rl import LMRunConfig, run
+from vespo_theory.cli import main
 
 
 def _save_llama(path, seed):

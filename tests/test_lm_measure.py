@@ -10,10 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from simulations.lm.measure import length_bins, measure_log_w, summarise_log_w  # noqa: E402
-from simulations.lm.model import GPT, GPTConfig  # noqa: E402
-from simulations.lm.tasks import get_task  # noqa: E402
-from simulations.lm.tokenizer import CharTokenizer  # noqa: E402
+from simulations.lm.measure import length_bins, measure_log_w, summarise_log_w
+from simulations.lm.model import GPT, GPTConfig
+from simulations.lm.tasks import get_task
+from simulations.lm.tokenizer import CharTokenizer
 
 
 def _setup():

@@ -7,16 +7,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from simulations.lm.model import GPT, GPTConfig, positions_from_mask  # noqa: E402
-from simulations.lm.sampling import (  # noqa: E402
+from simulations.lm.model import GPT, GPTConfig, positions_from_mask
+from simulations.lm.sampling import (
     SamplerEngine,
     generate,
     left_pad,
     parse_mismatch,
     sequence_log_probs,
 )
-from simulations.lm.tasks import available_tasks, get_task  # noqa: E402
-from simulations.lm.tokenizer import CharTokenizer  # noqa: E402
+from simulations.lm.tasks import available_tasks, get_task
+from simulations.lm.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
 # float64 model: cached and uncached paths differ only by summation order, a few ulps per layer

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from simulations.lm.rl import COLUMNS, LMRunConfig, collapse_summary, resolve_device, run  # noqa: E402
+from simulations.lm.rl import COLUMNS, LMRunConfig, collapse_summary, resolve_device, run
 
 # A tiny protocol on the easy task: 32-wide model, 70 warm-start steps (sampled reward ~0.3-0.6,
 # so groups have mixed rewards and non-zero advantages), 2 prompts x 4 responses per mini-batch.

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from simulations.lm.report import comparison_rows, format_markdown  # noqa: E402
-from simulations.sweep import CELL_KINDS, expand_grid, run_grid  # noqa: E402
+from simulations.lm.report import comparison_rows, format_markdown
+from simulations.sweep import CELL_KINDS, expand_grid, run_grid
 
 
 def test_lm_cells_through_the_sweep_runner_and_report(tmp_path, monkeypatch):

@@ -26,8 +26,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vespo_theory import rules  # noqa: E402
-from vespo_theory.losses import AGG_MODES, CORRECTIONS, available, get_loss  # noqa: E402
+from vespo_theory import rules
+from vespo_theory.losses import AGG_MODES, CORRECTIONS, available, get_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("none", "entangled", "decoupled")
@@ -593,7 +593,7 @@ def test_benchmark_quick_runs_and_prints_the_table():
 # first token is masked (after the pass when they are few, inside it otherwise; argmax when
 # T_max is too large for exact whole numbers). These tests drive every branch.
 
-import vespo_theory.losses as _losses  # noqa: E402
+import vespo_theory.losses as _losses
 
 SEQ_RULES = [n for n in rules.available() if rules.get_rule(n).seq_only]
 MASK_DTYPES = (torch.bool, torch.float32, torch.float64, torch.int64)

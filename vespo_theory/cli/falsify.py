@@ -62,7 +62,7 @@ def _load_instance(args) -> tuple[str | None, dict]:
 
 def run(args) -> int:
     try:
-        import hypothesis  # noqa: F401
+        import hypothesis  # noqa: F401  (import only to check that it is installed)
     except ImportError:
         print("vespo falsify needs hypothesis: pip install -e '.[dev]'", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ def run(args) -> int:
     import sys
 
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401  (import only to check that it is installed)
     except ImportError:
         print("vespo figures needs matplotlib: pip install -e '.[plots]'", file=sys.stderr)
         return 2
