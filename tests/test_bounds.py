@@ -33,8 +33,11 @@ def test_M_is_the_sup_of_the_kernel(k, lam):
     assert lp.max() <= lm + rounding
     assert lm - lp.max() <= k * math.exp(h / 2) * h * h / 8 + rounding
     b = kernel_bound(k, lam)
-    assert b.argmax == pytest.approx(k / lam, rel=EPS64)
+    assert b.argmax == pytest.approx(k / lam, rel=EPS64)  # one correctly rounded division: <= u
+    # the best grid point is within h/2 of L* in log space: |W_grid / W* - 1| <= e^(h/2) - 1 < h
     assert b.argmax == pytest.approx(math.exp(float(grid[np.argmax(lp)])), rel=h)
+    # M2 = exp(2 log M) vs M*M = exp(log M)^2: exp rounds <= 1 ulp, squaring doubles it, plus one
+    # product rounding: <= 3 ulp relative; 4 eps leaves one ulp of slack
     assert b.M2 == pytest.approx(b.M**2, rel=4 * EPS64)
 
 
@@ -43,8 +46,10 @@ def test_reference_bounds():
     assert phi_max(2, 3) == pytest.approx(1.2081, abs=5e-5)
     assert phi_max(3, 2) == pytest.approx(1.2416, abs=5e-5)
     b = kernel_bound(2, 3)
-    assert (b.k, b.lam) == (2.0, 3.0) and b.argmax == pytest.approx(2 / 3)
-    # B3 with both sign classes: max(M+, M-)^2 / n
+    # argmax = k / lam is one correctly rounded division, the same one as 2 / 3 here: equal
+    assert (b.k, b.lam) == (2.0, 3.0) and b.argmax == 2 / 3
+    # B3 with both sign classes: max(M+, M-)^2 / n; m * m and / 8 (a power of 2, exact) round at
+    # most once each against the reference's ** 2: 4 eps covers both
     assert variance_factor() == pytest.approx(phi_max(3, 2) ** 2, rel=4 * EPS64)
     assert variance_factor(n=8) == pytest.approx(phi_max(3, 2) ** 2 / 8, rel=4 * EPS64)
     p = VespoParams(k_pos=5.0, lam_pos=1.0)
