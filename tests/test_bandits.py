@@ -36,12 +36,16 @@ def test_is_is_unbiased_and_covariance_is_exact():
     res = simulate_bandit(CFG, ["is", "reinforce"], n_mc=1000)
     g = res["true_grad"]
     is_rec = res["exact"][0]
+    # a sum of 3 products of O(1) numbers (|g| <= 0.35): a few roundings of u = 1.1e-16
+    # (2.8e-17 seen); 1e-15 is ~9 u
     np.testing.assert_allclose(is_rec["mean"], g, atol=1e-15)
     mu, pi, r = (np.asarray(x) for x in (CFG.mu, CFG.pi, CFG.reward))
     cov = -np.outer(g, g)
     for a in range(3):
         s = np.eye(3)[a] - pi
         cov += mu[a] * (pi[a] / mu[a] * r[a]) ** 2 * np.outer(s, s)
+    # entries are sums of 3 terms of size <= mu (pi / mu r)^2 |s|^2 <= 1.6 plus g g^T, each a
+    # handful of roundings: ~10 u * 1.6 ~ 2e-15 worst case (2.8e-17 seen); 1e-14 is 5x that
     np.testing.assert_allclose(is_rec["cov"], cov, atol=1e-14)
     assert is_rec["var_trace"] == pytest.approx(np.trace(cov), abs=1e-14)
     # REINFORCE on mu's samples estimates grad at mu, not pi: biased
@@ -54,6 +58,8 @@ def test_monte_carlo_within_4_se():
     for a, b in zip(res["exact"], res["mc"]):
         assert b["method"] == "mc"
         for key in ("E_phi", "E_phi2", "var_trace", "bias_norm"):
+            # 4 se: CLT, fixed seed; + 1e-12 only matters where se = 0 (all samples equal), where
+            # float rounding of the 3-term exact sum and the n-term MC mean remains (<< 1e-12)
             assert abs(a[key] - b[key]) <= 4 * b["se"][key] + 1e-12, (a["rule"], key)
 
 
