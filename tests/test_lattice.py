@@ -15,25 +15,28 @@ from vespo_theory.bounds import phi_max
 from vespo_theory.rules import available, get_rule
 
 SEQ_RULES = [r for r in available() if get_rule(r).seq_only]
+EPS64 = float(np.finfo(np.float64).eps)
 
 
 @pytest.mark.parametrize("adv", [1.0, -0.5])
 @pytest.mark.parametrize("V,T,N", [(6, 6, 2), (3, 9, 1)])
 def test_enumeration_equals_lattice(V, T, N, adv):
     """Exact lattice (integer drift): every statistic of every seq-only rule agrees with
-    enumeration to 1e-9 (the issue's requirement; both are float64 sums, the lattice's FFT
-    error bound eps_p = (T + 2 log2 L) eps is ~1e-14 here)."""
+    enumeration to 1e-11, stricter than the issue's 1e-9. Size: the lattice's own stated error
+    abs_err (FFT bound eps_p = (T + 2 log2 L) eps times the statistic's scale; <= 6.2e-12 on
+    these four settings, asserted < 1e-11 below) plus enumeration's rounding (pairwise float64
+    sums of <= 6^6 O(1) terms, ~log2(6^6) u ~ 2e-15); 2.1e-13 is the largest difference seen."""
     cfg = ARConfig(
         V=V, T=T, N=N, drift="lattice", drift_size=0.15, adv_mode="constant", adv_value=adv
     )
     ex = simulate_ar(cfg, SEQ_RULES, method="enumeration")
     la = simulate_ar(cfg, SEQ_RULES, method="lattice")
     assert la["summary"]["lattice_exact"]
-    assert la["summary"]["E_W2"] == pytest.approx(ex["summary"]["E_W2"], abs=1e-9)
+    assert la["summary"]["E_W2"] == pytest.approx(ex["summary"]["E_W2"], abs=1e-11)
     for a, b in zip(ex["rules"], la["rules"]):
         for key in ("E_phi", "E_phi2", "ess", "bias_norm", "var_trace"):
-            assert abs(a[key] - b[key]) <= 1e-9, (a["rule"], key, a[key], b[key])
-            assert b["abs_err"].get(key, 0.0) < 1e-9
+            assert abs(a[key] - b[key]) <= 1e-11, (a["rule"], key, a[key], b[key])
+            assert b["abs_err"].get(key, 0.0) < 1e-11
 
 
 def test_discretisation_error_bound_holds():
@@ -70,7 +73,9 @@ def test_fold_matches_direct_convolution_within_stated_error():
 def test_token_lattice_detects_exact_steps():
     model = make_ar_model(ARConfig(V=50, T=3, N=3, drift="lattice", drift_size=0.05))
     lat = token_lattice(model.log_mu[0], model.log_pi[0], delta=model.lattice_step)
-    assert lat.exact and lat.max_err < 1e-12
+    # on an exact lattice max_err is only the float64 rounding of l_v = log pi_v - log mu_v
+    # (|log mu_v| <= ~6 for V = 50): a few u * 6 ~ 1e-15 (1.2e-15 seen); 1e-14 is ~10x that
+    assert lat.exact and lat.max_err < 1e-14
     # two distinct log-ratios are always on a lattice
     lat2 = token_lattice(np.log([0.5, 0.5]), np.log([0.3, 0.7]))
     assert lat2.exact
@@ -85,8 +90,14 @@ def test_m1_and_tilted_tails_at_long_length():
         model.log_mu[0], model.log_pi[0], 3000, ["is"], delta=model.lattice_step
     )
     rec = recs[0]
+    # + 1e-12: E_W = 1 itself is only known to float rounding of exp(T log_z(1)) (T = 3000
+    # roundings of a few u in log_z(1) ~ 0: ~1e-12 at worst); abs_err (4e-9 here) dominates
     assert abs(rec["E_phi"] - 1.0) <= rec["abs_err"]["E_phi"] + 1e-12
-    assert abs(rec["E_phi2"] - summary["E_W2"]) <= rec["abs_err"]["E_phi2"] + 1e-9 * summary["E_W2"]
+    # the closed form exp(T log sum_v pi_v^2 / mu_v) has a relative error of T times the absolute
+    # rounding of the per-token log (a sum ~ 1: a few u): 3000 * 4 u = 1.3e-12 (1.1e-12 seen);
+    # 1e-11 allows 8x. (abs_err, 0.11 on E_W2 ~ 2.7e7, is the lattice side's error.)
+    tol2 = rec["abs_err"]["E_phi2"] + 1e-11 * summary["E_W2"]
+    assert abs(rec["E_phi2"] - summary["E_W2"]) <= tol2
     assert summary["log_E_W2"] > 10  # the tail matters: E[W^2] > e^10
 
 
@@ -102,10 +113,16 @@ def test_length_story():
     for T in (1, 4, 16, 64, 256, 1024, 4096):
         recs, summ = lattice_results(mu, pi, T, ["vespo"], delta=step)
         rows[T] = (summ["log_E_W2"], recs[0])
-    per_token = rows[1][0]
+    # claim M2, independently of the lattice code (whose log_E_W2 is T * log_z(2), so comparing
+    # it with T * rows[1] would compare the code with itself): log sum_v pi_v^2 / mu_v from the
+    # model's own log-probabilities, by math.fsum
+    per_token = math.log(math.fsum(np.exp(2 * np.asarray(pi) - np.asarray(mu))))
     assert per_token > 0
     for T, (log_e_w2, rec) in rows.items():
-        assert log_e_w2 == pytest.approx(T * per_token, rel=1e-12)  # exponential in T
+        # both per-token logs are log of a sum ~ 1 with a few u absolute rounding (u = 1.1e-16),
+        # multiplied by T, plus one rounding of the product: T * 8 u + u |T per_token|
+        tol = T * 8 * EPS64 / 2 + EPS64 * abs(T * per_token)
+        assert abs(log_e_w2 - T * per_token) <= tol, (T, log_e_w2, T * per_token)  # exponential
         err = rec["abs_err"]
         assert rec["E_phi2"] <= M * rec["E_phi"] + err["E_phi2"] + M * err["E_phi"]
         assert rec["E_phi2"] <= M * M
@@ -128,4 +145,6 @@ def test_lattice_rejects_token_rules_and_bad_input():
     # auto drops token rules on the lattice and says so
     res = simulate_ar(ARConfig(V=3, T=20, adv_mode="constant"))
     assert res["method"] == "lattice" and "ppo_clip" in res["skipped_rules"]
-    assert math.isclose(res["summary"]["E_W"], 1.0, rel_tol=1e-12)
+    # E_W = exp(T log_z(1)), T = 20, log_z(1) the log of a sum ~ 1 (a few u absolute): 20 * 4 u
+    # ~ 9e-15 (1.1e-15 seen); 1e-13 allows 10x
+    assert math.isclose(res["summary"]["E_W"], 1.0, rel_tol=1e-13)
