@@ -114,14 +114,14 @@ class LMRunConfig:
     heldout_n: int = 128
     collapse_frac: float = 0.5
     collapse_k: int = 3
-    # warm start (built-in model only)
-    d_model: int = 64
-    n_layer: int = 2
-    n_head: int = 4
-    sft_steps: int = 250
-    sft_lr: float = 3e-3
-    sft_batch_size: int = 64
-    sft_seed: int = 0
+    # warm start (built-in model only); the defaults live in SFTConfig
+    d_model: int = SFTConfig.d_model
+    n_layer: int = SFTConfig.n_layer
+    n_head: int = SFTConfig.n_head
+    sft_steps: int = SFTConfig.steps
+    sft_lr: float = SFTConfig.lr
+    sft_batch_size: int = SFTConfig.batch_size
+    sft_seed: int = SFTConfig.seed
     # Hugging Face causal LM directory (no warm start); None = the built-in transformer
     model: str | None = None
 
