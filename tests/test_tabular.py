@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -25,24 +27,32 @@ SETTINGS = [
 @pytest.mark.parametrize("extra", SETTINGS)
 def test_enumeration_is_a_distribution_and_m1_holds(extra):
     """Probabilities sum to 1 and E_b[W] = 1 (claim M1) in every setting, including end token,
-    prefix hashing and the three-policy (sampler) setting. Tolerance 1e-12: a sum of 4^5 = 1024
-    float64 products carries a relative rounding error below 1024 * 6 eps ~ 1.4e-12 at worst;
-    in practice far less."""
+    prefix hashing and the three-policy (sampler) setting. The sums are taken here with
+    math.fsum (correctly rounded: <= u), so only each term's own rounding remains: a weight is
+    exp of a sum of 5 token log-probabilities, W = exp(seq_log_w) with |seq_log_w| <= 46 (the
+    bf16 + flip setting): <= ~5 * 46 u = 230 u relative per term, hence <= 230 u = 2.6e-14 of
+    the total 1; 1e-13 is ~4x (1e-15 seen). (A plain float sum of 1024 terms could add
+    1023 u = 1.1e-13 on top; was 1e-12.)"""
     cfg = ARConfig(V=4, T=5, drift_size=0.3, **{"N": 2, **extra})
     model = make_ar_model(cfg)
     batch = enumerate_sequences(model)
-    assert abs(batch.weight.sum() - 1.0) < 1e-12
-    assert abs(batch.weight @ np.exp(batch.seq_log_w) - 1.0) < 1e-12
+    assert abs(math.fsum(batch.weight) - 1.0) < 1e-13
+    assert abs(math.fsum(batch.weight * np.exp(batch.seq_log_w)) - 1.0) < 1e-13
 
 
 def test_m2_closed_form_for_context_free():
-    """E_mu[W^2] = (sum_v mu_v^-1 pi_v^2)^T (claim M2) by enumeration; 1e-12 relative (float)."""
+    """E_mu[W^2] = (sum_v mu_v^-1 pi_v^2)^T (claim M2) by enumeration of 5^6 = 15625 sequences.
+    Sizes: the enumeration sum is math.fsum (<= u), each term exp(2 seq_log_w) (|seq_log_w| <= 5,
+    a sum of 6 logs) times a weight carries <= ~(2 * 6 * 5 + 6 * 5) u = 90 u; the closed form, a
+    5-term sum raised to the 6th power, ~6 * 7 u = 42 u: together <= ~130 u = 1.5e-14; 5e-14 is
+    ~3x (4.4e-16 seen). A plain float dot of 15625 terms could be off by 15624 u = 1.7e-12,
+    above the former 1e-12."""
     cfg = ARConfig(V=5, T=6, N=3, drift_size=0.2)
     model = make_ar_model(cfg)
     batch = enumerate_sequences(model)
-    e_w2 = batch.weight @ np.exp(2 * batch.seq_log_w)
+    e_w2 = math.fsum(batch.weight * np.exp(2 * batch.seq_log_w))
     mu, pi = np.exp(model.log_mu[0]), model.pi[0]
-    assert e_w2 == pytest.approx(float(pi**2 @ (1 / mu)) ** 6, rel=1e-12)
+    assert e_w2 == pytest.approx(math.fsum(pi**2 / mu) ** 6, rel=5e-14)
     assert e_w2 > 1.0
 
 
