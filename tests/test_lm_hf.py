@@ -7,6 +7,7 @@ fails when VESPO_REQUIRE_CUDA=1.
 from __future__ import annotations
 
 import csv
+import math
 import os
 
 import pytest
@@ -127,4 +128,5 @@ def test_cuda_bf16_path(tiny, tmp_path):
     )
     run(cfg, tmp_path, device="cuda")
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
-    assert len(rows) == 2 and all(float(r["grad_norm"]) >= 0 for r in rows)
+    # a norm is >= 0 by definition: what can fail is NaN/inf from bf16 overflow
+    assert len(rows) == 2 and all(math.isfinite(float(r["grad_norm"])) for r in rows)
