@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -12,12 +13,21 @@ import pytest
 from vespo_theory import cli
 from vespo_theory.bounds import kernel_bound, phi_max, variance_factor
 
+EPS64 = 2.0**-52  # float64 machine epsilon; u = EPS64 / 2
+
 
 def test_bound_json_keys_and_values(capsys):
     assert cli.main(["bound", "--k", "2", "--lam", "3", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert list(d) == ["k", "lam", "argmax", "M", "M2"]
-    assert d == kernel_bound(2, 3).as_dict()
+    assert d == kernel_bound(2, 3).as_dict()  # the CLI prints the library's record unchanged
+    # and that record against hand values: argmax = k/lam = 2/3, M = (2/3)^2 e^(3-2) = 4e/9,
+    # M2 = 16 e^2 / 81. log M = 2 log(2/3) + 1 rounds by ~3 u (2 |log(2/3)| + 1) ~ 6 u, exp adds
+    # 1 u, the reference 4 * e / 9 (e itself rounded) ~3 u: <= 10 u = 1.1e-15 < 8 eps; M2 doubles
+    # the exponent's error: 16 eps (seen: 2.2e-16 and 0)
+    assert (d["k"], d["lam"], d["argmax"]) == (2.0, 3.0, 2 / 3)
+    assert d["M"] == pytest.approx(4 * math.e / 9, rel=8 * EPS64)
+    assert d["M2"] == pytest.approx(16 * math.e**2 / 81, rel=16 * EPS64)
 
 
 def test_bound_table_single(capsys):
