@@ -192,3 +192,22 @@ def test_every_claim_has_its_documentation_fields():
     for cid, c in CLAIMS.items():
         assert c.id == cid and c.kind in ("stated", "relaxed")
         assert c.title and c.inequality and c.assumptions and c.lesson
+
+
+def test_b3_does_not_report_subnormal_rounding_as_a_violation():
+    """Both sides underflow: Var comes out as one subnormal (5e-324) against E[phi^2 g^2]/n = 0.
+
+    Found by the nightly profile; the absolute floor is one subnormal spacing per summed term.
+    """
+    from simulations.falsify import get_claim
+
+    inst = {
+        "params": {"k_pos": 1.0, "lam_pos": 1.0, "k_neg": 6.0, "lam_neg": 0.0625},
+        "mu": [1 / 3] * 3,
+        "log_w": [0.0, 4.564348191467836, 0.0],
+        "adv": [0.0, -1.0, 0.0],
+        "score": [[0.0], [5.778474667122921e-171], [0.0]],
+        "n": 2,
+    }
+    for check in get_claim("B3").checks(inst):
+        assert check.lhs <= check.rhs, check
