@@ -228,30 +228,18 @@ def search(
     except NoSuchExample:
         found = None
     seconds = time.perf_counter() - t0
-    if found is None:
-        return Result(
-            claim=claim.id,
-            kind=claim.kind,
-            status="held",
-            examples=stats["n"],
-            evaluations=stats["n"],
-            budget=budget,
-            seed=seed,
-            worst_instance=stats["worst_instance"],
-            worst=stats["worst"],
-            seconds=seconds,
-        )
+    held = found is None
     return Result(
         claim=claim.id,
         kind=claim.kind,
-        status="violated",
-        examples=stats["first"],
+        status="held" if held else "violated",
+        examples=stats["n"] if held else stats["first"],
         evaluations=stats["n"],
         budget=budget,
         seed=seed,
         worst_instance=stats["worst_instance"],
         worst=stats["worst"],
-        counterexample=_counterexample(claim, found),
+        counterexample=None if held else _counterexample(claim, found),
         seconds=seconds,
     )
 
