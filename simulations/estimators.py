@@ -39,7 +39,13 @@ from vespo_theory.bounds import phi_max
 from vespo_theory.diagnostics import kish_ess, psis_khat
 from vespo_theory.rules import get_rule
 
-__all__ = ["score_moments", "rule_results", "weight_summary", "true_gradient_from_batch"]
+__all__ = [
+    "bound_checks",
+    "score_moments",
+    "rule_results",
+    "weight_summary",
+    "true_gradient_from_batch",
+]
 
 RESULT_KEYS = (
     "rule",
@@ -171,23 +177,48 @@ def _vespo_bounds(rule, adv, w, cbar, E_phi, E_phi2, var_trace_plugin, e_g2) -> 
     if (present & (adv < 0)).any():
         Ms.append(phi_max(p.k_neg, p.lam_neg))
     M = max(Ms)
-    slack = 1 + _BOUND_RTOL
     b1 = float(cbar[present].max())
-    checks = {
+    checks = bound_checks(M, b1, E_phi, E_phi2, var_trace_plugin, e_g2)
+    return M * M, all(c["holds"] for c in checks.values()), checks
+
+
+def bound_checks(
+    M: float,
+    b1: float,
+    E_phi: float,
+    E_phi2: float,
+    var_trace: float,
+    e_g2: float,
+    *,
+    err_phi: float = 0.0,
+    err_phi2: float = 0.0,
+    err_var: float = 0.0,
+) -> dict:
+    """Claims B1-B3 as observed-vs-bound records (the one place both exact methods use).
+
+    ``b1`` is the largest coefficient on the support; ``err_*`` are stated absolute errors of
+    the observed values (0 for enumeration; the lattice's discretisation bounds otherwise),
+    added to the bound side so that a reported violation is a fact. ``_BOUND_RTOL`` covers
+    float summation. B3 also gets an absolute floor of one subnormal spacing (2^-1074): when the
+    weighted scores underflow, both sides are ~0 and a relative slack alone would report the
+    rounding of a subnormal as a violation.
+    """
+    slack = 1 + _BOUND_RTOL
+    tiny = math.ulp(0.0)
+    return {
         "B1": {"observed": b1, "bound": M, "holds": b1 <= M * slack},
         "B2": {
             "observed": E_phi2,
             "bound": M * E_phi,
             "bound2": M * M,
-            "holds": E_phi2 <= M * E_phi * slack and M * E_phi <= M * M * slack,
+            "holds": E_phi2 <= (M * E_phi + err_phi * M + err_phi2) * slack and E_phi <= M * slack,
         },
         "B3": {
-            "observed": var_trace_plugin,
+            "observed": var_trace,
             "bound": M * M * e_g2,
-            "holds": var_trace_plugin <= M * M * e_g2 * slack + 1e-300,
+            "holds": var_trace <= M * M * e_g2 * slack + err_var + tiny,
         },
     }
-    return M * M, all(c["holds"] for c in checks.values()), checks
 
 
 def rule_results(

@@ -44,6 +44,7 @@ from scipy import fft as sp_fft
 from scipy.signal import fftconvolve
 from scipy.special import logsumexp
 
+from simulations.estimators import bound_checks
 from vespo_theory.bounds import phi_max
 from vespo_theory.diagnostics import psis_khat
 from vespo_theory.rules import get_rule
@@ -394,21 +395,9 @@ def lattice_results(
             M = phi_max(p.k_pos, p.lam_pos) if A >= 0 else phi_max(p.k_neg, p.lam_neg)
             support = p0 > eps0
             b1 = float(c_of(x0[support]).max())
-            slack = 1 + 1e-9  # float summation slack, see simulations.estimators._BOUND_RTOL
-            checks = {
-                "B1": {"observed": b1, "bound": M, "holds": b1 <= M * slack},
-                "B2": {
-                    "observed": E_phi2,
-                    "bound": M * E_phi,
-                    "bound2": M * M,
-                    "holds": E_phi2 <= (M * E_phi + err1 * M + err2) * slack and E_phi <= M * slack,
-                },
-                "B3": {
-                    "observed": var_trace,
-                    "bound": M * M * e_g2,
-                    "holds": var_trace <= M * M * e_g2 * slack + var_err,
-                },
-            }
+            checks = bound_checks(
+                M, b1, E_phi, E_phi2, var_trace, e_g2, err_phi=err1, err_phi2=err2, err_var=var_err
+            )
             rec["bound_M2"] = M * M
             rec["bound_holds"] = all(c["holds"] for c in checks.values())
             rec["bounds"] = checks
