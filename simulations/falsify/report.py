@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simulations.falsify.claims import get_claim
 from simulations.falsify.core import Result
-from vespo_theory.cli._util import dump_json
+from vespo_theory.cli.common import dump_json
 
 __all__ = ["format_result", "write_report", "summary_line"]
 

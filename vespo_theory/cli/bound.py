@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vespo_theory.bounds import kernel_bound, variance_factor
-from vespo_theory.cli._util import dump_json, format_table, positive_float, positive_int
+from vespo_theory.cli.common import dump_json, format_table, positive_float, positive_int
 from vespo_theory.params import VespoParams
 
 HELP = "print argmax k/lam, M = sup phi, M^2 and the B3 variance factor of the kernel"

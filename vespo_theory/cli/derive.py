@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from vespo_theory.cli._util import dump_json, format_table
+from vespo_theory.cli.common import dump_json, format_table
 
 HELP = "derive VESPO's closed form and properties symbolically and report each claim"
 

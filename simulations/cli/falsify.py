@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from vespo_theory.cli._util import dump_json
+from vespo_theory.cli.common import dump_json
 
 HELP = "search for counterexamples to each claim (hypothesis); --all for every claim"
 

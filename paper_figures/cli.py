@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from vespo_theory.cli._util import dump_json, format_table
+from vespo_theory.cli.common import dump_json, format_table
 
 HELP = "draw a figure of the report (kernels: f(W) and phi(W) of the reshaping rules)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vespo_theory.cli._util import format_table
+from vespo_theory.cli.common import format_table
 
 HELP = "run a grid of simulations (JSON config) with per-cell caching; resumes when rerun"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from vespo_theory.cli._util import dump_json, format_table, positive_int
+from vespo_theory.cli.common import dump_json, format_table, positive_int
 
 HELP = "exact and Monte Carlo bias, variance, E[phi], ESS, k-hat and bound checks per rule"
 

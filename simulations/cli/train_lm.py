@@ -99,7 +99,7 @@ def _measure(args, cfg) -> int:
     from simulations.lm.measure import MEASURE_COLUMNS, measure_log_w
     from simulations.lm.rl import _build, resolve_device, run
     from simulations.lm.tasks import get_task
-    from vespo_theory.cli._util import format_table
+    from vespo_theory.cli.common import format_table
     from vespo_theory.provenance import run_metadata, write_sidecar
 
     t0 = time.time()
