@@ -43,7 +43,7 @@ def test_config_hash_rejects_unserialisable():
 
 def test_run_metadata_fields(tmp_path):
     meta = run_metadata({"n": 3, "w_max": float("inf")}, seed=np.int64(7), device="cpu")
-    assert meta["config"] == {"n": 3, "w_max": "inf"}
+    assert meta["config"] == {"n": 3, "w_max": "inf"}  # a config keeps its inf (a setting)
     assert meta["seed"] == 7 and isinstance(meta["seed"], int)
     assert meta["device"] == "cpu"
     assert meta["config_hash"] == config_hash({"n": 3, "w_max": "inf"})

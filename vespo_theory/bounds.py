@@ -46,13 +46,29 @@ def phi_max(k: float, lam: float) -> float:
 
 @dataclass(frozen=True)
 class KernelBound:
-    """argmax, sup and squared sup of one kernel; the JSON keys of ``vespo bound``."""
+    """argmax, sup and squared sup of one kernel; the JSON keys of ``vespo bound``.
+
+    ``log_M`` is always finite; ``M`` and ``M2`` are ``inf`` where they exceed the float64 range
+    (then :meth:`overflow_note` says so, and the JSON output writes them as null).
+    """
 
     k: float
     lam: float
     argmax: float
     M: float
     M2: float
+    log_M: float
+
+    def overflow_note(self) -> str | None:
+        """One line saying which numbers exceed float64 (None when all are finite)."""
+        big = [n for n in ("argmax", "M", "M2") if not math.isfinite(getattr(self, n))]
+        if not big:
+            return None
+        return (
+            f"note: {', '.join(big)} exceed{'s' if len(big) == 1 else ''} the float64 range "
+            f"(k = {self.k:.6g}, lam = {self.lam:.6g}); the bound is finite: log M = "
+            f"{self.log_M:.10g}, log M^2 = {2 * self.log_M:.10g}"
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,7 +79,7 @@ def kernel_bound(k: float, lam: float) -> KernelBound:
     p = KernelParams(k, lam)
     lm = log_phi_max(p.k, p.lam)
     m, m2 = _exp_or_inf(lm), _exp_or_inf(2 * lm)
-    return KernelBound(k=p.k, lam=p.lam, argmax=p.k / p.lam, M=m, M2=m2)
+    return KernelBound(k=p.k, lam=p.lam, argmax=p.k / p.lam, M=m, M2=m2, log_M=lm)
 
 
 def variance_factor(params: VespoParams | None = None, n: int = 1) -> float:

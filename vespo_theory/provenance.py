@@ -15,7 +15,6 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -28,6 +27,8 @@ from importlib import metadata as _metadata
 from pathlib import Path
 from typing import Any
 
+from vespo_theory.jsonio import to_jsonable
+
 __all__ = ["config_hash", "git_sha", "package_versions", "run_metadata", "write_sidecar"]
 
 # Distributions reported in every sidecar; a missing one is reported as null.
@@ -36,43 +37,17 @@ _GIT_TIMEOUT_S = 2.0  # git rev-parse is instant in a checkout; never block a ru
 _REPO_DIR = Path(__file__).resolve().parent.parent
 
 
-def _to_jsonable(obj: Any) -> Any:
-    """Plain JSON types from dataclasses, numpy scalars/arrays, paths, tuples, sets.
-
-    Non-finite floats become the strings "inf", "-inf", "nan" (strict JSON has no such values).
-    """
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _to_jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
-    if isinstance(obj, (set, frozenset)):
-        return sorted(_to_jsonable(v) for v in obj)
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    # numpy / torch scalars and arrays, without importing either
-    if hasattr(obj, "tolist") and callable(obj.tolist):
-        return _to_jsonable(obj.tolist())
-    if hasattr(obj, "item") and callable(obj.item):
-        return _to_jsonable(obj.item())
-    raise TypeError(
-        f"config: value of type {type(obj).__name__} is not JSON-serialisable "
-        "(use numbers, strings, lists, dicts or dataclasses)"
-    )
-
-
 def config_hash(config: Any) -> str:
     """sha256 hex digest of the config as sorted, compact JSON (dataclasses via asdict).
 
     Key order does not matter; tuples and lists hash alike; 1 and 1.0 hash differently
     (JSON writes them differently), so keep a config's types stable.
     """
-    text = json.dumps(_to_jsonable(config), sort_keys=True, separators=(",", ":"))
+    try:
+        plain = to_jsonable(config, keep_nonfinite=True)
+    except TypeError as exc:
+        raise TypeError(f"config: {exc}") from None
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -135,7 +110,7 @@ def run_metadata(config: Any, seed: int | None = None, device: Any = None) -> di
             seed = operator.index(seed)  # int, numpy integer; rejects floats and strings
         except TypeError:
             raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}") from None
-    cfg = _to_jsonable(config)
+    cfg = to_jsonable(config, keep_nonfinite=True)  # a config's inf is a setting: keep it
     return {
         "config": cfg,
         "config_hash": config_hash(cfg),
@@ -167,6 +142,6 @@ def write_sidecar(path: str | os.PathLike, meta: dict, wall_time: float | None =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_to_jsonable(out), indent=2, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(to_jsonable(out), indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
     return path

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from importlib import metadata
 
@@ -51,7 +52,10 @@ class _Unavailable:
 
     def __init__(self, name: str, modname: str, exc: Exception) -> None:
         self.HELP = f"(unavailable: {modname} failed to import: {exc})"
-        self._msg = f"{modname} failed to import ({type(exc).__name__}: {exc}); reinstall with pip install -e ."
+        self._msg = (
+            f"{modname} failed to import ({type(exc).__name__}: {exc}); "
+            "reinstall with pip install -e ."
+        )
 
     def add_arguments(self, p) -> None:
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -64,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vespo",
         description="Verify the theory of VESPO and test it against simulation.",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        default=None,
+        help="refuse allocations estimated above SIZE (e.g. 16G; default: half the machine's "
+        "memory, or $VESPO_MEMORY_LIMIT)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -81,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.memory_limit is not None:
+        from vespo_theory import resources
+
+        try:
+            resources.parse_bytes(args.memory_limit)
+        except ValueError as exc:
+            parser.error(f"--memory-limit: {exc}")
+        # the environment carries it to worker processes (joblib, Ray) as well
+        os.environ[resources.ENV_VAR] = args.memory_limit
     try:
         return int(args._run(args) or 0)
     except (ValueError, TypeError) as exc:
@@ -89,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         # Output piped into a reader that stopped early (``vespo derive | head``): exit quietly.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from vespo_theory.bounds import kernel_bound, variance_factor
 from vespo_theory.cli.common import dump_json, format_table, positive_float, positive_int
 from vespo_theory.params import VespoParams
@@ -43,8 +45,13 @@ def run(args) -> int:
             }
         ]
         print(format_table(rows, ["k", "lam", "argmax", "M", "M2"]))
+        if b.overflow_note():
+            print(b.overflow_note())
+        factor = _fmt(b.M2 / args.n)
+        if not math.isfinite(b.M2):
+            factor = f"exp({2 * b.log_M - math.log(args.n):.10g})"
         print(
-            f"\nB3: Var[phi(W) g] <= {_fmt(b.M2 / args.n)} * E||g||^2"
+            f"\nB3: Var[phi(W) g] <= {factor} * E||g||^2"
             + (" per sample" if args.n == 1 else f" for the mean of n = {args.n} sequences")
         )
         return 0
@@ -80,6 +87,9 @@ def run(args) -> int:
             }
         )
     print(format_table(rows, ["class", "k", "lam", "argmax", "M", "M2"]))
+    for b in (pos, neg):
+        if b.overflow_note():
+            print(b.overflow_note())
     print(f"\ncombined (B3, both sign classes): max(M_pos, M_neg)^2 = {_fmt(max(pos.M2, neg.M2))}")
     print(
         f"B3: Var[phi(W) g] <= {_fmt(combined)} * E||g||^2"

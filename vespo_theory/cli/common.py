@@ -1,10 +1,14 @@
-"""Small helpers shared by the subcommand modules."""
+"""Helpers shared by the subcommand modules of every layer (argument types, tables, JSON, --out).
+
+``dump_json`` is :func:`vespo_theory.jsonio.dump_json` (strict JSON: non-finite floats as null).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
+
+from vespo_theory.jsonio import dump_json
 
 
 def positive_float(text: str) -> float:
@@ -29,21 +33,6 @@ def positive_int(text: str) -> int:
     return v
 
 
-def dump_json(obj) -> str:
-    """JSON text with non-finite floats written as strings ("inf"), never as bare Infinity."""
-
-    def fix(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return str(x)
-        if isinstance(x, dict):
-            return {k: fix(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [fix(v) for v in x]
-        return x
-
-    return json.dumps(fix(obj), indent=2)
-
-
 def format_table(rows: list[dict], columns: list[str]) -> str:
     """A plain-text table: a header row, a rule, then one row per dict."""
     cells = [[str(r.get(c, "")) for c in columns] for r in rows]
@@ -52,3 +41,30 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(r.rstrip() for r in out)
+
+
+def usable_out_dir(path, arg: str = "--out"):
+    """Create ``path`` as a folder (parents too) and check it is writable, or raise ValueError
+    with one line naming ``arg``: a file in the way, no permission, a read-only place."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{arg}: {str(p)!r} exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{arg}: cannot create folder {str(p)!r}: {exc.strerror or exc}") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ValueError(f"{arg}: folder {str(p)!r} is not writable")
+    return p
+
+
+__all__ = [
+    "dump_json",
+    "format_table",
+    "positive_float",
+    "positive_int",
+    "usable_out_dir",
+]
