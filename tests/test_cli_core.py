@@ -19,7 +19,7 @@ EPS64 = 2.0**-52  # float64 machine epsilon; u = EPS64 / 2
 def test_bound_json_keys_and_values(capsys):
     assert cli.main(["bound", "--k", "2", "--lam", "3", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert list(d) == ["k", "lam", "argmax", "M", "M2"]
+    assert list(d) == ["k", "lam", "argmax", "M", "M2", "log_M"]
     assert d == kernel_bound(2, 3).as_dict()  # the CLI prints the library's record unchanged
     # and that record against hand values: argmax = k/lam = 2/3, M = (2/3)^2 e^(3-2) = 4e/9,
     # M2 = 16 e^2 / 81. log M = 2 log(2/3) + 1 rounds by ~3 u (2 |log(2/3)| + 1) ~ 6 u, exp adds
@@ -44,7 +44,7 @@ def test_bound_defaults_both_sign_classes(capsys):
     assert f"{variance_factor():.6g}" in out
     assert cli.main(["bound", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert list(d["pos"]) == ["k", "lam", "argmax", "M", "M2"]
+    assert list(d["pos"]) == ["k", "lam", "argmax", "M", "M2", "log_M"]
     assert (d["pos"]["k"], d["pos"]["lam"], d["neg"]["k"], d["neg"]["lam"]) == (2, 3, 3, 2)
     assert d["variance_factor"] == variance_factor()
 
@@ -93,3 +93,41 @@ def test_console_script_subprocess():
         [*argv, "bound", "--k", "two", "--lam", "3"], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2 and "expected a number" in bad.stderr
+
+
+def test_bound_overflow_is_null_in_json_with_a_finite_log_and_a_note(capsys):
+    # k = 1000, lam = 1: log M = 1000 log 1000 + 1 - 1000 = 5908.755..., beyond float64's 709.78
+    assert cli.main(["bound", "--k", "1000", "--lam", "1", "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "Infinity" not in text and '"inf"' not in text  # strict JSON: no inf of any spelling
+    d = json.loads(text)
+    assert d["M"] is None and d["M2"] is None
+    # the reference is fsum-free: 1000 * log(1000) rounds by <= 1 u relative (~6e3 * 1.1e-16)
+    assert d["log_M"] == pytest.approx(1000 * math.log(1000) + 1 - 1000, rel=4 * EPS64)
+    assert cli.main(["bound", "--k", "1000", "--lam", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "exceed the float64 range" in out and "log M = 5908.75" in out
+    assert "inf * E||g||^2" not in out  # the factor is written as exp(log M^2), not inf
+
+
+def test_memory_limit_flag_is_validated_and_exported(capsys, monkeypatch):
+    from vespo_theory import resources
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--memory-limit", "lots", "bound"])
+    assert exc.value.code == 2 and "--memory-limit" in capsys.readouterr().err
+    monkeypatch.delenv(resources.ENV_VAR, raising=False)
+    assert cli.main(["--memory-limit", "3G", "bound"]) == 0
+    assert resources.memory_limit() == 3 * 1024**3
+
+
+def test_unusable_out_is_one_line_and_exit_2(tmp_path):
+    from vespo_theory.cli.common import usable_out_dir
+
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    for bad, msg in ((a_file, "is not a folder"), (a_file / "sub", "cannot create folder")):
+        with pytest.raises(ValueError, match=msg) as exc:
+            usable_out_dir(bad, "--out")
+        assert str(exc.value).startswith("--out: ") and "\n" not in str(exc.value)
+    assert usable_out_dir(tmp_path / "new" / "deep").is_dir()
