@@ -72,7 +72,9 @@ def format_bytes(n: float) -> str:
     """``n`` bytes in binary units with 3 significant figures (any size, huge ints included)."""
     if n < 1024:
         return f"{int(n)} B"
-    exp = min(int(math.log(n, 1024)), 4) if n < 1024**5 else 4
+    if n >= 1024**5:  # past a PiB (possibly past the float range): count TiB through log10
+        return f"{format_count(n // 1024**4 if isinstance(n, int) else n / 1024**4)} TiB"
+    exp = min(int(math.log(n, 1024)), 4)
     return f"{n / 1024**exp:.2f} {['B', 'KiB', 'MiB', 'GiB', 'TiB'][exp]}"
 
 
