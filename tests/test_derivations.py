@@ -39,6 +39,29 @@ def test_claim_verified_with_true_premises(records, cid):
     assert r.id == cid and r.seconds >= 0 and r.detail and r.assumptions
 
 
+def _statement_drift(recs) -> list[str]:
+    """IDs whose record does not carry the catalogue's statement (vespo_theory.claims)."""
+    from vespo_theory import claims
+
+    return [r.id for r in recs if r.statement != claims.statement(r.id)]
+
+
+def test_records_carry_the_catalogue_statement_and_assumptions(records):
+    from vespo_theory import claims
+
+    assert _statement_drift(records.values()) == []
+    for cid, r in records.items():
+        assert r.assumptions.startswith(claims.assumptions(cid)), cid
+
+
+def test_statement_drift_is_detected():
+    """Wrong premise: a record with its own text (the old K3 wording of the falsifier)."""
+    bad = CheckRecord(
+        "K3", "argmax phi = k/lam, M = phi(k/lam)", "k > 0", "symbolic", "verified", "d", 0.0
+    )
+    assert _statement_drift([bad]) == ["K3"]
+
+
 def _support_hole_models():
     """mu puts probability 0 on token 2 at every position, pi does not: supp pi ⊄ supp mu."""
     rng = random.Random(3)

@@ -13,6 +13,11 @@ here). Every evaluator is exact:
 * long context-free sequences (R5): :func:`simulations.lattice.lattice_results` on an exact
   lattice, with its stated error bound subtracted so that a violation is a fact.
 
+Each claim's statement and kind are the catalogue's (:mod:`vespo_theory.claims`, the one copy
+of the text, shared with ``vespo derive``); a :class:`~simulations.falsify.core.Claim` here adds
+the falsifier's evidence: the inequality, the search space (``assumptions``), the strategy and the
+exact evaluator.
+
 The kernel and the bounds are looked up through their modules at call time
 (``vespo_theory.kernels.log_phi``, ``vespo_theory.bounds.variance_factor``, ...), so that a bug
 planted in the library is what the search sees.
@@ -596,8 +601,6 @@ def _add(claim: Claim) -> None:
 _add(
     Claim(
         "B1",
-        "stated",
-        "0 <= phi(W) <= M for every W > 0",
         "log phi(W) <= log M + tol (phi = exp(log phi) >= 0; NaN counts as a violation); "
         f"tol: {_PER_EPS}",
         "k, lam in [1e-3, 1e3]; W from sums of up to 64 light/heavy-tailed token log-ratios "
@@ -610,8 +613,6 @@ _add(
 _add(
     Claim(
         "B2",
-        "stated",
-        "E_mu[phi^2] <= M E_mu[phi] <= M^2",
         f"in log space: log E[phi^2] <= log M + log E[phi], log E[phi] <= log M; tol: {_PER_EPS}",
         "finite supports of 1..6 outcomes, mu > 0 (down to e^-40 relative); W = pi/mu with "
         "pi >= 0 (zeros allowed), or any law of W (log W near the peak k/lam, near 0 or in "
@@ -624,8 +625,6 @@ _add(
 _add(
     Claim(
         "B3",
-        "stated",
-        "Var[phi g] <= E[phi^2 ||g||^2] <= max(M+,M-)^2 E||g||^2, /n for a batch mean",
         "both inequalities, relative tol 1e-10 (float sums of <= 3e4 terms)",
         "finite supports of 1..5 outcomes, W = pi/mu or any law of W (log W near each "
         "outcome's peak); vector scores (dim 1..3); advantages of both signs (sign picks "
@@ -638,8 +637,6 @@ _add(
 _add(
     Claim(
         "K3",
-        "stated",
-        "argmax phi = k/lam, M = phi(k/lam), (log phi)'' = -k/W^2",
         "|log phi(k/lam) - log M| <= tol; log phi(W) <= log phi(k/lam) + tol; the second divided "
         "difference of log phi on W1 < W2 < W3 lies in [-k/W1^2, -k/W3^2] +- its rounding bound",
         "k, lam in [1e-2, 50]; W in [1e-3, ~1.6e4] with relative spacing >= 1e-3",
@@ -651,8 +648,6 @@ _add(
 _add(
     Claim(
         "K4",
-        "stated",
-        "phi(1+x) = 1 + (k-lam) x + ((k-lam)^2 - k) x^2/2 + O(x^3)",
         "|phi(1+x) - Taylor_2| <= M (a^3 + 3ab + c) |x|^3/6 (Lagrange remainder with explicit "
         "bounds a >= |g'|, b >= |g''|, c >= |g'''| of g = log phi on [1, 1+x]) + rounding",
         "k, lam in [1e-2, 20]; 1e-3 <= |x| <= 0.5",
@@ -664,8 +659,6 @@ _add(
 _add(
     Claim(
         "L1",
-        "stated",
-        "B3 holds for every length and token dependence",
         "Var_mu[phi(W) A g] <= M^2 E_mu||A g||^2 (trace), relative tol 1e-9",
         "tabular autoregressive pairs (context-free, Markov, prefix-hashed), V <= 3, T <= 5, "
         "random lengths (end token); A = sign * (|mean token reward| + 1); deployed VESPO; exact "
@@ -678,8 +671,6 @@ _add(
 _add(
     Claim(
         "L2",
-        "stated",
-        "phi(W) - W = (k - lam - 1)(W - 1) + O((W-1)^2)",
         "|phi(1+x) - (1+x) - (k-lam-1) x| <= M (a^2 + b) x^2/2 + rounding",
         "k, lam in [1e-2, 20]; 1e-3 <= |x| <= 0.5",
         "a violation would mean the first-order bias of VESPO is not (k - lam - 1)(W - 1)",
@@ -690,8 +681,6 @@ _add(
 _add(
     Claim(
         "M1",
-        "stated",
-        "E_mu[W] = 1 for any autoregressive mu, pi with supp pi within supp mu",
         f"|E_mu[W] - 1| <= tol; tol: {_PER_EPS}",
         "tabular autoregressive pairs, logits in [-8, 8] (probabilities down to ~1e-7), "
         "V <= 3, T <= 5, fixed or random length (end token); exact enumeration",
@@ -703,8 +692,6 @@ _add(
 _add(
     Claim(
         "M2",
-        "stated",
-        "context-free policies: E_mu[W^2] = prod_t (1 + chi2_t)",
         f"|log E_mu[W^2] - T log(1 + chi2)| <= tol; tol: {_PER_EPS}",
         "context-free tabular pairs, V <= 3, fixed length T <= 6; exact enumeration",
         "a violation would mean the second moment does not factorise over tokens",
@@ -715,8 +702,6 @@ _add(
 _add(
     Claim(
         "U1",
-        "stated",
-        "sequence IS (coefficient W) is unbiased",
         "||E_mu[W A grad log pi(y)] - grad E_pi[A]|| <= float rounding (registry rule 'is')",
         "tabular autoregressive pairs of every kind, fixed or random length; A = mean token "
         "reward; exact enumeration",
@@ -728,9 +713,6 @@ _add(
 _add(
     Claim(
         "U2",
-        "stated",
-        "per-decision IS (coefficient prod_{s<=t} r_s) is unbiased, for context-free policies "
-        "of fixed length",
         "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
         "context-free tabular pairs, fixed length T <= 4, A = mean token reward (additive); "
         "THEORY.md §4 says 'unbiased' without a condition: R6 shows the condition is needed",
@@ -742,8 +724,6 @@ _add(
 _add(
     Claim(
         "R1",
-        "relaxed",
-        "the VESPO gradient variance does not depend on sequence length",
         "|Var_{T+1} - Var_T| <= 1e-9 (E_T||e||^2 + E_{T+1}||e||^2) (equality up to rounding)",
         "context-free tabular pair, the same pair at length T and T+1, constant advantage",
         "B3's factor M^2 is length-free, but E||g||^2 = E||sum_t grad log pi(y_t)||^2 grows with "
@@ -755,8 +735,6 @@ _add(
 _add(
     Claim(
         "R2",
-        "relaxed",
-        "the VESPO gradient estimate is unbiased",
         "||E_mu[phi(W) g] - E_mu[W g]|| <= float rounding",
         "softmax bandit (2..5 arms, g = A (e_y - pi)), arbitrary or nearby (stale) pi; "
         "deployed (k, lam)",
@@ -769,8 +747,6 @@ _add(
 _add(
     Claim(
         "R3",
-        "relaxed",
-        "the VESPO estimator never has more variance than sequence IS",
         "trVar_mu[phi(W) g] <= trVar_mu[W g] + rounding",
         "softmax bandit (2..5 arms), arbitrary or nearby (stale) pi; deployed (k, lam) by the "
         "sign of A",
@@ -785,8 +761,6 @@ _add(
 _add(
     Claim(
         "R4",
-        "relaxed",
-        "token-level clipping is unbiased whenever nothing is clipped",
         "||E_mu[A sum_t c_t grad log pi_t] - grad E_pi[A]|| <= float rounding, c = ppo_clip",
         "tabular autoregressive pairs with every token ratio inside [0.8, 1.2] (nothing "
         "clipped); A = mean token reward; exact enumeration",
@@ -800,8 +774,6 @@ _add(
 _add(
     Claim(
         "R5",
-        "relaxed",
-        "E_mu[phi(W)] stays near 1 under staleness",
         "|E_mu[phi(W_T)] - 1| - (lattice error bound) <= 0.5 ('near 1' read generously)",
         "context-free pair, pi = mu after a logit drift delta in (0, 0.1] along an integer "
         "direction (an exact lattice), T up to 4096; exact lattice method (simulations.lattice)",
@@ -817,8 +789,6 @@ _add(
 _add(
     Claim(
         "R6",
-        "relaxed",
-        "per-decision IS is unbiased for any autoregressive policy with a sequence advantage",
         "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
         "tabular autoregressive pairs of every kind, fixed or random length, A = mean token "
         "reward (a sequence-level advantage, as in GRPO); exact enumeration. Not in THEORY.md's "

@@ -78,22 +78,42 @@ def score(lhs: float, rhs: float) -> float:
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim of THEORY.md as a searchable property.
+    """A catalogued claim as a searchable property: the falsifier's evidence for it.
 
-    ``kind`` is "stated" (must hold) or "relaxed" (a false belief the search must break);
+    The claim's text and kind come from the one catalogue, :mod:`vespo_theory.claims`
+    (``title`` is its statement; ``kind`` is "stated", must hold, or "relaxed", a false belief
+    the search must break); constructing a Claim for an uncatalogued ID raises ``KeyError``.
     ``inequality`` writes the claim as ``lhs <= rhs`` with its tolerance and why it has that size;
-    ``lesson`` says what a counterexample teaches (which assumption is load-bearing).
+    ``assumptions`` is the search space (the claim's own assumptions are
+    :func:`vespo_theory.claims.assumptions`); ``lesson`` says what a counterexample teaches.
     """
 
     id: str
-    kind: str
-    title: str
     inequality: str
     assumptions: str
     lesson: str
     strategy: Callable  # () -> SearchStrategy of instance dicts
     evaluate: Callable  # (instance) -> list[Check]
     details: Callable | None = None  # (instance) -> dict of extra numbers for the printout
+
+    def __post_init__(self) -> None:
+        from vespo_theory import claims
+
+        claims.get(self.id)  # KeyError naming the valid IDs: evidence needs a catalogued claim
+
+    @property
+    def title(self) -> str:
+        """The claim's statement, from the catalogue (the only copy of the text)."""
+        from vespo_theory import claims
+
+        return claims.statement(self.id)
+
+    @property
+    def kind(self) -> str:
+        """The claim's kind, "stated" or "relaxed", from the catalogue."""
+        from vespo_theory import claims
+
+        return claims.kind(self.id)
 
     def checks(self, instance: dict) -> list[Check]:
         out = self.evaluate(instance)

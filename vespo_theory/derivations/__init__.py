@@ -3,6 +3,12 @@
 Every check *derives* its result from premises (it does not type the answer in and re-check it)
 and returns a :class:`CheckRecord`. Checks register themselves with :func:`register`;
 :func:`run_checks` runs all of them or a subset by claim ID.
+
+The claims themselves (statement, assumptions, kind) live in one catalogue,
+:mod:`vespo_theory.claims`; a check attaches evidence to a catalogued claim. :func:`register`
+refuses an ID that is not catalogued, and a record's ``statement`` is the catalogue's
+(:func:`vespo_theory.claims.statement`), its ``assumptions`` the catalogue's plus the check's own
+premises (:func:`with_premises`).
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-__all__ = ["CheckRecord", "CHECKS", "register", "run_checks", "claim_ids"]
+from vespo_theory import claims as _claims
+
+__all__ = ["CheckRecord", "CHECKS", "register", "run_checks", "claim_ids", "with_premises"]
 
 METHODS = ("symbolic", "exact", "numeric")
 STATUSES = ("verified", "failed", "inconclusive")
@@ -45,7 +53,8 @@ CHECKS: dict[str, Callable[[], CheckRecord]] = {}
 
 
 def register(claim_id: str):
-    """Decorator: register ``fn`` as the check for ``claim_id``."""
+    """Decorator: register ``fn`` as the check for ``claim_id`` (a catalogued claim)."""
+    _claims.get(claim_id)  # KeyError naming the valid IDs: a check needs a catalogued claim
 
     def deco(fn):
         if claim_id in CHECKS:
@@ -54,6 +63,13 @@ def register(claim_id: str):
         return fn
 
     return deco
+
+
+def with_premises(claim_id: str, premises: str = "") -> str:
+    """The catalogue's assumptions of ``claim_id``, then ``premises`` (what this check assumes
+    on top: seeds, signs, sizes), joined by ``"; "``."""
+    base = _claims.assumptions(claim_id)
+    return f"{base}; {premises}" if premises else base
 
 
 # Modules whose import registers checks (a later issue appends its module here).

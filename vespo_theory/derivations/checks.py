@@ -19,7 +19,8 @@ import random
 import numpy as np
 import sympy as sp
 
-from vespo_theory.derivations import CheckRecord, register
+from vespo_theory import claims
+from vespo_theory.derivations import CheckRecord, register, with_premises
 from vespo_theory.derivations import _exact_ar as ar
 
 # ---------------------------------------------------------------------------------------------
@@ -35,9 +36,13 @@ lam = sp.Symbol("lam", positive=True)
 x = sp.Symbol("x", real=True)
 
 
-def _record(cid, statement, assumptions, method, ok, detail, inconclusive=False) -> CheckRecord:
+def _record(cid, premises, method, ok, detail, inconclusive=False) -> CheckRecord:
+    """A record for claim ``cid``: statement and assumptions from the catalogue
+    (:mod:`vespo_theory.claims`, the only copy of the text), plus this check's ``premises``."""
     status = "inconclusive" if inconclusive else ("verified" if ok else "failed")
-    return CheckRecord(cid, statement, assumptions, method, status, detail, 0.0)
+    return CheckRecord(
+        cid, claims.statement(cid), with_premises(cid, premises), method, status, detail, 0.0
+    )
 
 
 def _is_zero(expr) -> bool:
@@ -87,8 +92,6 @@ def check_q1(*, lagrangian_sign: int = 1) -> CheckRecord:
     const = sp.simplify(sp.exp(log_gap)) if ok else None
     return _record(
         "Q1",
-        "Stationarity of the Lagrangian gives Q* ∝ mu^(1-a) pi^a e^(-bW)",
-        "finite support, Q > 0 at every point, W = pi/mu, a real, b >= 0; "
         f"Lagrangian sign of the budget term = {lagrangian_sign:+d}",
         "symbolic",
         ok,
@@ -226,9 +229,8 @@ def check_q2(
     num_ok = worst <= tol
     return _record(
         "Q2",
-        "The objective is strictly convex in Q for every real a; Q* is the unique minimiser",
-        "finite support (3 symbolic points; numeric: "
-        f"{n_support} points, seeded Dirichlet mu, pi, seed {seed}); KL signs {kl_signs}",
+        f"3 symbolic points; numeric: {n_support} points, seeded Dirichlet mu, pi, seed {seed}; "
+        f"KL signs {kl_signs}",
         "symbolic+numeric",
         sym_ok and num_ok,
         f"Hessian = diag({coef}/q_i), off-diagonal zero: {offdiag_zero}; coefficient of q_i^-1 "
@@ -283,9 +285,7 @@ def check_q3(
     num_ok = mono_ok and recover_err <= 1e-8 and slack_ok
     return _record(
         "Q3",
-        "dE_{Q*}[W]/db = -Var_{Q*}(W); unique b(C); b = 0 iff the budget is slack",
-        "Q* from Q1's stationarity (budget-term sign "
-        f"{lagrangian_sign:+d}); W not constant on the support; seed {seed}",
+        f"budget-term sign {lagrangian_sign:+d}; seed {seed}",
         "symbolic+numeric",
         sym_ok and num_ok,
         f"on a 3-point symbolic support, simplify(dE/db + Var) = {gap}; "
@@ -314,8 +314,7 @@ def check_k1(*, kernel=None, lagrangian_sign: int = 1) -> CheckRecord:
     ok = _is_zero(phi - claimed)
     return _record(
         "K1",
-        "Q*/mu ∝ W^a e^(-bW); normalising phi(1) = 1 gives phi = W^k e^(lam(1-W))",
-        f"Q* from Q1 (budget-term sign {lagrangian_sign:+d}); a -> k, b -> lam; phi(1) = 1",
+        f"budget-term sign {lagrangian_sign:+d}",
         "symbolic",
         ok,
         f"derived phi = (Q*/mu)(W) / (Q*/mu)(1) = {phi}; claimed {claimed}; "
@@ -338,9 +337,7 @@ def check_k2(*, kernel=None, surrogate=None) -> CheckRecord:
     f0 = sp.simplify(f.subs(W, 0))
     return _record(
         "K2",
-        "f(W) = e^lam lam^(-k) lowergamma(k, lam W) satisfies W f'(W) = phi(W); "
-        "f(inf) = e^lam Gamma(k) lam^(-k) (soft clip)",
-        "k > 0, lam > 0, W > 0",
+        "",
         "symbolic",
         ok_deriv and ok_inf,
         f"W f'(W) - phi simplifies to {0 if ok_deriv else gap}; f(0) = {f0}; "
@@ -398,8 +395,7 @@ def check_k3(*, kernel=None, claimed_M=None, claimed_argmax=None) -> CheckRecord
         )
     return _record(
         "K3",
-        "argmax phi = k/lam; M := sup phi = (k/lam)^k e^(lam-k); d²log phi/dW² = -k/W² < 0",
-        "k > 0, lam > 0, W > 0",
+        "",
         "symbolic",
         ok,
         detail,
@@ -425,9 +421,7 @@ def check_k4(*, kernel=None, claimed_coeffs=None) -> CheckRecord:
     ok = ok_coef and slope_32 == 1 and slope_23 == -1
     return _record(
         "K4",
-        "phi(1+x) = 1 + (k-lam) x + ((k-lam)^2 - k) x^2/2 + O(x^3): (3,2) matches IS to first "
-        "order, (2,3) has slope -1",
-        "k > 0, lam > 0; expansion at W = 1",
+        "",
         "symbolic",
         ok,
         f"series coefficients [1, x, x^2] = {derived}; claimed {claimed} (match: {ok_coef}); "
@@ -487,9 +481,7 @@ def check_b1(*, kernel=None, claimed_M=None, seed: int = 20260212) -> CheckRecor
         )
     return _record(
         "B1",
-        "0 <= phi(W) <= M for every W > 0: no moment condition on W, no dependence on length or "
-        "token correlation",
-        "k > 0, lam > 0; M from K3",
+        "",
         "symbolic+numeric",
         ok,
         detail,
@@ -505,8 +497,7 @@ def check_b2(*, kernel=None, claimed_M=None, seed: int = 20260213, n_laws: int =
     if len(crit) != 1:
         return _record(
             "B2",
-            "E_mu[phi^2] <= M E_mu[phi] <= M^2",
-            "k > 0, lam > 0; 0 <= phi <= M from B1/K3",
+            "",
             "symbolic",
             False,
             f"log phi has stationary points {crit}, not one: no finite sup M to bound with",
@@ -540,8 +531,7 @@ def check_b2(*, kernel=None, claimed_M=None, seed: int = 20260213, n_laws: int =
     ok = bool(sign) and worst <= 1e-12
     return _record(
         "B2",
-        "E_mu[phi^2] <= M E_mu[phi] <= M^2",
-        "k > 0, lam > 0; 0 <= phi <= M from B1/K3; any law of W > 0",
+        "",
         "symbolic+numeric",
         ok,
         f"M phi - phi^2 = phi (M - phi) >= 0 pointwise and E[phi] <= M; derived sup M = "
@@ -581,10 +571,7 @@ def check_m1(
         parts.append(f"{name}: E_mu[W] = {m1}, martingale defects at {len(bad)} prefixes")
     return _record(
         "M1",
-        "E_mu[W] = 1 for any autoregressive mu, pi with supp pi ⊆ supp mu, whatever the token "
-        "dependence (W_t is a mean-one martingale)",
-        f"vocabulary {vocab}, length T = {T}, Rational token probabilities (seed {seed}), "
-        "supp pi ⊆ supp mu",
+        f"vocabulary {vocab}, length T = {T}, Rational token probabilities (seed {seed})",
         "exact",
         ok,
         f"exact enumeration of all {vocab}^{T} sequences; " + "; ".join(parts),
@@ -638,8 +625,7 @@ def check_m2(
     ok = ok and grow_ok
     return _record(
         "M2",
-        "For context-free token policies E_mu[W^2] = prod_t (1 + chi2_t): grows exponentially in T",
-        f"vocabulary {vocab}, T = {T}, Rational token probabilities (seed {seed}), mu > 0",
+        f"vocabulary {vocab}, T = {T}, Rational token probabilities (seed {seed})",
         "exact",
         ok,
         f"exact enumeration of all {vocab}^{T} sequences; " + "; ".join(parts) + growth,
@@ -663,8 +649,7 @@ def check_m3(*, mean=None) -> CheckRecord:
     mean_w = sp.simplify(moment.subs(a, 1))
     return _record(
         "M3",
-        "If log W ~ N(-s2/2, s2), E[W^a] = exp(s2 a(a-1)/2); median W = e^(-s2/2) -> 0",
-        f"log W Gaussian with variance s2 > 0 and mean {m}; a real",
+        f"mean of log W = {m}",
         "symbolic",
         ok_mom and ok_med,
         f"integrated e^(a y) N(y; {m}, s2) dy: E[W^a] - exp(s2 a(a-1)/2) simplifies to "
