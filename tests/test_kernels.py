@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from vespo_theory.bounds import phi_max
@@ -33,9 +34,30 @@ torch = pytest.importorskip("torch")
 EPS64 = float(np.finfo(np.float64).eps)
 
 _PHI_SYM, (_W, _K, _LAM) = derived_kernel()
-_phi_ref = sp.lambdify((_W, _K, _LAM), _PHI_SYM, "numpy")
+# The reference is the derivation lambdified to mpmath and evaluated at 50 significant digits,
+# from log_w (W = mpmath.exp(log_w), never a float64 W): a float64 W = e^L is subnormal for
+# L < -708.4 (e.g. L = -718 keeps ~13 of 53 bits), and W**k then carries that loss into the
+# reference (8.1e-13 relative seen at (k, lam, L) = (0.5, 1, -718), over the 6.4e-13 tolerance),
+# although the log-space kernel is right there (7.7e-17). At 50 digits the reference's own error
+# is ~1e-50 relative; rounding it to float64 adds <= u = eps/2.
+_phi_mp = sp.lambdify((_W, _K, _LAM), _PHI_SYM, "mpmath")
 # d phi / d log_w = W * d phi / dW (chain rule through W = e^L), differentiated by SymPy.
-_dphi_ref = sp.lambdify((_W, _K, _LAM), sp.simplify(_W * sp.diff(_PHI_SYM, _W)), "numpy")
+_dphi_mp = sp.lambdify((_W, _K, _LAM), sp.simplify(_W * sp.diff(_PHI_SYM, _W)), "mpmath")
+
+
+def _ref(fn, log_w: float, k: float, lam: float) -> float:
+    """The lambdified derivation ``fn`` at W = e^log_w, in 50-digit mpmath, rounded to float."""
+    with mpmath.workdps(50):
+        w = mpmath.exp(mpmath.mpf(log_w))  # mpf(float) is exact
+        return float(fn(w, mpmath.mpf(k), mpmath.mpf(lam)))
+
+
+def _phi_ref(log_w, k, lam):
+    return _ref(_phi_mp, log_w, k, lam)
+
+
+def _dphi_ref(log_w, k, lam):
+    return _ref(_dphi_mp, log_w, k, lam)
 
 params_st = st.tuples(st.floats(0.05, 20.0), st.floats(0.05, 20.0))
 
@@ -55,25 +77,48 @@ def _tol_rel(k, lam, log_w):
     return 8 * EPS64 * (1 + k + abs(k * log_w) + lam * (1 + math.exp(log_w)))
 
 
+# (k, lam, log_w) = (0.5, 1, -718): W = e^-718 is subnormal in float64; the float64-lambdified
+# reference used before failed here (8.1e-13 > 6.4e-13) whenever hypothesis reached it.
+_SUBNORMAL_W = (0.5, 1.0, -718.0)
+
+
 @given(valid_point())
+@example(_SUBNORMAL_W)
 def test_kernel_matches_lambdified_derivation_float64(pt):
     k, lam, log_w = pt
-    ref = float(_phi_ref(np.exp(log_w), k, lam))
+    ref = _phi_ref(log_w, k, lam)
     got = float(phi(np.float64(log_w), k, lam))
+    # _tol_rel bounds the difference of two float64 evaluations (module docstring); the reference
+    # is now exact to <= u, so the bound is conservative by at most a factor 2 for the kernel
     assert abs(got - ref) <= _tol_rel(k, lam, log_w) * ref
     # log_phi against log of the reference (abs error = rel error of phi, same bound + log's u)
     lp = float(log_phi(np.float64(log_w), k, lam))
     assert abs(lp - math.log(ref)) <= _tol_rel(k, lam, log_w) + EPS64
 
 
+def test_subnormal_example_reference_is_exact():
+    """The mpmath reference at the subnormal-W example against the closed form in log space,
+    log phi = k L + lam (1 - e^L), evaluated at 60 digits independently of SymPy: agreement to
+    2 u (the float64 rounding of each side's final value)."""
+    k, lam, log_w = _SUBNORMAL_W
+    with mpmath.workdps(60):
+        exact = float(mpmath.exp(k * log_w + lam * (1 - mpmath.exp(log_w))))
+    assert abs(_phi_ref(log_w, k, lam) - exact) <= EPS64 * exact
+    # the float64-lambdified reference of before is off here by more than the kernel's bound
+    # (the failure this reference fixes): the wrong premise is detected at this point
+    float_ref = sp.lambdify((_W, _K, _LAM), _PHI_SYM, "numpy")(np.exp(log_w), k, lam)
+    assert abs(float(float_ref) - exact) > _tol_rel(k, lam, log_w) * exact
+
+
 @given(valid_point())
+@example(_SUBNORMAL_W)
 def test_kernel_gradient_matches_sympy_diff(pt):
     k, lam, log_w = pt
     x = torch.tensor(log_w, dtype=torch.float64, requires_grad=True)
     (g,) = torch.autograd.grad(phi(x, k, lam), x)
     w = math.exp(log_w)
-    ref = float(_dphi_ref(w, k, lam))
-    scale = float(_phi_ref(w, k, lam)) * (k + lam * w)  # size of the two cancelling terms
+    ref = _dphi_ref(log_w, k, lam)
+    scale = _phi_ref(log_w, k, lam) * (k + lam * w)  # size of the two cancelling terms
     assert abs(float(g) - ref) <= _tol_rel(k, lam, log_w) * scale
     # log_phi's gradient is k - lam W: same cancellation argument, scale k + lam W.
     y = torch.tensor(log_w, dtype=torch.float64, requires_grad=True)
