@@ -59,6 +59,7 @@ def _phi_ref(log_w, k, lam):
 def _dphi_ref(log_w, k, lam):
     return _ref(_dphi_mp, log_w, k, lam)
 
+
 params_st = st.tuples(st.floats(0.05, 20.0), st.floats(0.05, 20.0))
 
 
