@@ -1,4 +1,4 @@
-"""Writing a figure: PNG + PDF + the data (.npz) + a JSON sidecar from vespo_theory.provenance."""
+"""Writing a figure: PNG (``DPI``) + PDF (TrueType fonts) + the data (.npz) + a JSON sidecar."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from paper_figures._style import DPI, RC, plt
+from vespo_theory.cli.common import usable_out_dir
 from vespo_theory.provenance import run_metadata, write_sidecar
 
 # Relative to the current working directory; outputs/ is git-ignored.
@@ -32,11 +34,11 @@ def save_figure(
     """
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name: must be a plain file stem without slashes, got {name!r}")
-    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
+    out = usable_out_dir(out_dir if out_dir is not None else DEFAULT_OUT, "--out")
     paths = {"png": out / f"{name}.png", "pdf": out / f"{name}.pdf"}
-    fig.savefig(paths["png"], bbox_inches="tight")
-    fig.savefig(paths["pdf"], bbox_inches="tight")
+    with plt.rc_context(RC):  # TrueType fonts in the PDF are a save-time setting
+        fig.savefig(paths["png"], bbox_inches="tight", dpi=DPI)
+        fig.savefig(paths["pdf"], bbox_inches="tight")
     if arrays:
         paths["npz"] = out / f"{name}.npz"
         np.savez_compressed(paths["npz"], **{k: np.asarray(v) for k, v in arrays.items()})

@@ -218,7 +218,10 @@ def _legend_label(name: str, data: dict, sign_name: str) -> str:
 
     p = data["params"].get(name, {})
     if f"k_{sign_name}" in p and f"lam_{sign_name}" in p:
-        return f"{label(name)} (k={p[f'k_{sign_name}']:g}, lam={p[f'lam_{sign_name}']:g})"
+        return (
+            f"{label(name)} ($k$={p[f'k_{sign_name}']:g}, "
+            f"$\\lambda$={p[f'lam_{sign_name}']:g})"
+        )
     return label(name)
 
 
@@ -231,8 +234,11 @@ def plot(data: dict):
     ref = data["config"]["reference"]
     for col, (sign_name, _) in enumerate(SIGNS):
         side = "A > 0" if sign_name == "pos" else "A < 0"
-        for row, (key, ylabel) in enumerate(
-            (("f", "surrogate f(W)"), ("phi", "gradient weight phi(W) = W f'(W)"))
+        for row, (key, title, ylabel) in enumerate(
+            (
+                ("f", "surrogate $f(W)$", "surrogate $f(W)$"),
+                ("phi", r"gradient weight $\varphi(W)$", r"gradient weight $\varphi(W) = W f'(W)$"),
+            )
         ):
             ax = axes[row, col]
             for i, name in enumerate(data["names"]):
@@ -247,15 +253,17 @@ def plot(data: dict):
                     zorder=3 if is_ref else 2,  # dashed reference on top: hard clip = IS
                 )
             ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle=":")
-            ax.set_title(f"{side}: {ylabel.split(' = ')[0]}")
+            ax.set_title(f"{side}: {title}")
             ax.set_ylabel(ylabel)
             ax.set_xlim(0.0, w[-1])
             if row == 1:
-                ax.set_xlabel("W = pi_theta / mu (one token: T = 1, W = r)")
+                ax.set_xlabel(r"$W = \pi_\theta / \mu$ (one token: $T = 1$, $W = r$)")
                 ax.set_ylim(bottom=0.0)
             if row == 0:
                 ax.legend(loc="lower right", frameon=False)
-    fig.suptitle("Reshaping rules: surrogate f(W) and gradient weight phi(W), f(1) = 1")
+    fig.suptitle(
+        r"Reshaping rules: surrogate $f(W)$ and gradient weight $\varphi(W)$, $f(1) = 1$"
+    )
     return fig
 
 

@@ -127,7 +127,20 @@ def test_cli_writes_png_pdf_data_and_sidecar(tmp_path, capsys):
         path = tmp_path / f"kernels.{suffix}"
         assert path.is_file() and path.stat().st_size > 0, suffix
     assert (tmp_path / "kernels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "kernels.pdf").read_bytes()[:5] == b"%PDF-"
+    pdf = (tmp_path / "kernels.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-"
+    # TrueType (Type 42) fonts embedded, no Type 3 (the docs promise it; publishers ask for it).
+    # Uncompressed object headers in matplotlib's PDF backend name the font subtype and file.
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf
+    # the PNG is written at the dpi docs/figures.md states (pHYs chunk; Pillow rounds the
+    # pixels-per-metre back to dpi, 200 dpi = 7874.0 px/m -> 199.9994, hence the 0.01)
+    from PIL import Image
+
+    from paper_figures._style import DPI
+
+    assert DPI == 200
+    with Image.open(tmp_path / "kernels.png") as im:
+        assert im.info["dpi"] == pytest.approx((DPI, DPI), abs=0.01)
     meta = json.loads((tmp_path / "kernels.json").read_text())
     assert meta["config"]["extra_rules"] == ["cispo"]
     assert meta["config"]["n_points"] == kernels.FAST["n_points"]
@@ -195,3 +208,25 @@ def test_registry_surrogates_are_used_and_agree_with_the_quadrature(fast_data):
         assert fast_data["f_source"][name] == "registry", name
         bound = 2 * cfg["w_max"] * h**2 / 24 * g2_max[name]
         assert fast_data["f_check"][name] <= bound, (name, fast_data["f_check"][name], bound)
+
+
+def test_labels_use_greek_symbols(fast_data):
+    fig = kernels.plot(fast_data)
+    try:
+        texts = [ax.get_ylabel() for ax in fig.axes] + [ax.get_xlabel() for ax in fig.axes]
+        texts += [label for ax in fig.axes for label in ax.get_legend_handles_labels()[1]]
+        joined = " ".join(texts)
+        assert r"$\varphi(W)" in joined and r"\pi_\theta" in joined and r"$\lambda$" in joined
+        assert " phi(" not in joined and "lam=" not in joined  # no spelled-out Greek left
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_unusable_out_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert vespo_main(["figures", "kernels", "--fast", "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--out" in err and "not a folder" in err
