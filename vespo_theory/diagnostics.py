@@ -5,8 +5,14 @@ Array type in = out (NumPy or torch); reductions over the last axis.
 .. math:: \mathrm{ESS} = \frac{(\sum_i w_i)^2}{\sum_i w_i^2}
           = \exp\big(2\,\mathrm{LSE}(\log w) - \mathrm{LSE}(2 \log w)\big)
 
-computed from ``log_w`` so that weights of any size give a finite answer. Report it on the raw
-weights, not clamped ones.
+computed from ``log_w`` so that weights of any size give a finite answer (Kish 1965, *Survey
+Sampling*, §11.7; in log space as in Vehtari et al., arXiv 1507.02646, §3 / eq. (6)'s n_eff).
+Raw weights would underflow: a sequence weight of V = 32000 tokens over T = 1e6 positions has
+log W ~ -1e6, so every ``exp(log W)`` is 0 and the raw ratio is 0/0, while the ESS is a ratio of
+*relative* weights and stays finite. Report it on the raw weights, not clamped ones.
+
+NaN is never turned into a number: it raises ``ValueError`` naming the argument (or, where the
+check is switched off for a device hot path, propagates as NaN; never ESS = 0).
 
 >>> import numpy as np
 >>> round(float(kish_ess(np.zeros(8))), 12)
@@ -25,19 +31,23 @@ from scipy.special import logsumexp
 
 from vespo_theory._arrays import as_float_array, check_nan, is_torch
 
-__all__ = ["kish_ess", "log_kish_ess", "psis_khat"]
+__all__ = ["kish_ess", "kish_ess_from_log_weights", "log_kish_ess", "psis_khat"]
 
 
 def log_kish_ess(log_w: Any, mask: Any | None = None, *, check_nan_input: bool | None = None):
     """log of the Kish ESS over the last axis; ``mask`` (bool, same shape) excludes entries.
 
     Entries with ``log_w = -inf`` (zero weight) count as weights of zero. A row whose weights
-    are all zero (or all masked) has ESS 0 (log ESS = -inf), not NaN. ``log_w = +inf`` is not a
-    weight (pass the finite log-weight instead) and raises for NumPy input.
+    are all zero (or all masked) has ESS 0 (log ESS = -inf). ``log_w = +inf`` is not a weight
+    (pass the finite log-weight instead) and raises for NumPy input.
+
+    NaN in ``log_w`` raises ``ValueError`` ("log_w contains NaN ...") by default, for NumPy and
+    torch alike. ``check_nan_input=False`` skips the check (a torch hot path that must not
+    synchronise with the device); a row with NaN then gives NaN, never ESS 0.
     """
     log_w = as_float_array(log_w, "log_w")
     if check_nan_input is None:
-        check_nan_input = not is_torch(log_w)
+        check_nan_input = True
     if check_nan_input:
         check_nan(log_w, "log_w")
         if not is_torch(log_w) and np.isposinf(log_w).any():
@@ -49,19 +59,53 @@ def log_kish_ess(log_w: Any, mask: Any | None = None, *, check_nan_input: bool |
         lse1 = torch.logsumexp(x, dim=-1)
         lse2 = torch.logsumexp(2.0 * x, dim=-1)
         out = 2.0 * lse1 - lse2
-        return torch.where(torch.isfinite(lse1), out, torch.full_like(out, float("-inf")))
+        # an all-zero row (lse1 = -inf) has ESS 0; NaN stays NaN (it is not a zero weight)
+        empty = torch.isneginf(lse1)
+        return torch.where(empty, torch.full_like(out, float("-inf")), out)
     x = log_w if mask is None else np.where(np.asarray(mask, dtype=bool), log_w, -np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         lse1 = logsumexp(x, axis=-1)
         lse2 = logsumexp(2.0 * x, axis=-1)
         out = 2.0 * lse1 - lse2
-    return np.where(np.isfinite(lse1), out, -np.inf)
+    # an all-zero row (lse1 = -inf) has ESS 0; NaN stays NaN (it is not a zero weight)
+    return np.where(np.isneginf(lse1), -np.inf, out)
 
 
 def kish_ess(log_w: Any, mask: Any | None = None, *, check_nan_input: bool | None = None):
     """Kish effective sample size (sum w)^2 / sum w^2 over the last axis, from ``log_w``."""
     out = log_kish_ess(log_w, mask, check_nan_input=check_nan_input)
     return out.exp() if is_torch(out) else np.exp(out)
+
+
+def kish_ess_from_log_weights(log_w: Any) -> float:
+    r"""Kish ESS of the weights ``exp(log_w)`` (1-D), computed only from the log-weights:
+
+    .. math:: \mathrm{ESS} = \exp\big(2\,\mathrm{LSE}(\ell) - \mathrm{LSE}(2\ell)\big),
+       \qquad \ell_i = \log w_i
+
+    (Kish's (sum w)^2 / sum w^2 with both sums taken by ``scipy.special.logsumexp``). The
+    answer depends only on the differences of the log-weights, so log-weights far below the
+    float64 range (sequence weights of long responses, log W ~ -1e6, whose ``exp`` is 0) give
+    the right ESS instead of 0 or NaN. Returns a Python float in [1, n] (0 if every weight is 0,
+    i.e. every entry is ``-inf``); divide by ``len(log_w)`` for ESS/n.
+
+    Raises ``ValueError`` naming ``log_w`` for NaN or +inf entries, an empty or non-1-D input.
+    Accepts NumPy arrays, lists and torch tensors (converted to float64 NumPy).
+
+    >>> round(kish_ess_from_log_weights([-1e6, -1e6, -1e6 + np.log(2.0)]), 6)  # 1, 1, 2: 16/6
+    2.666667
+    """
+    if is_torch(log_w):
+        log_w = log_w.detach().cpu().double().numpy()
+    x = np.asarray(as_float_array(log_w, "log_w"), dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"log_w must be a non-empty 1-D array, got shape {x.shape}")
+    check_nan(x, "log_w")
+    if np.isposinf(x).any():
+        raise ValueError("log_w contains +inf; pass finite log-weights (log space)")
+    if np.isneginf(x).all():
+        return 0.0
+    return float(np.exp(2.0 * logsumexp(x) - logsumexp(2.0 * x)))
 
 
 def _gpd_fit_zhang_stephens(x: np.ndarray) -> tuple[float, float]:
