@@ -111,15 +111,17 @@ def _log_softmax(z):
 
 
 def agg_weights(mask: np.ndarray, mode: str) -> np.ndarray:
-    """veRL's agg_loss as per-token weights (verl/trainer/ppo/core_algos.py, agg_loss)."""
+    """veRL's agg_loss as per-token weights (volcengine/verl, verl/trainer/ppo/core_algos.py,
+    agg_loss): the seq-mean modes divide by the number of non-empty rows, sum-norm by T_max."""
     B, T = mask.shape
     m = mask.astype(np.float64)
+    n_rows = max(float(m.any(-1).sum()), 1.0)  # rows with at least one valid token
     if mode == "token-mean":
         return m / max(m.sum(), 1.0)
     if mode == "seq-mean-token-sum":
-        return m / B
+        return m / n_rows
     if mode == "seq-mean-token-mean":
-        return m / (B * np.maximum(m.sum(-1, keepdims=True), 1.0))
+        return m / (n_rows * np.maximum(m.sum(-1, keepdims=True), 1.0))
     if mode == "seq-mean-token-sum-norm":
         return m / T
     raise AssertionError(mode)
@@ -216,13 +218,13 @@ def test_contract_check_reports_a_wrong_coefficient(name, monkeypatch):
     """Break one rule's coefficient inside the loss; the contract check must see it."""
     prob = make_problem(seed=3)
     documented = rules.get_rule(name)
-    inner = documented._fn
+    inner = documented.body
 
     def wrong(o, *args):
         c, clipped = inner(o, *args)
         return 1.25 * c + 0.01, clipped  # a deliberately wrong coefficient
 
-    monkeypatch.setitem(rules._RULES, name, dataclasses.replace(documented, _fn=wrong))
+    monkeypatch.setitem(rules._RULES, name, dataclasses.replace(documented, body=wrong))
     err = contract_mismatch(name, "seq-mean-token-sum", "none", prob, expected_rule=documented)
     assert err > 1e-3
 
@@ -331,8 +333,9 @@ def test_dtype_and_device_preserved(name, dtype, device):
 def test_masked_garbage_changes_nothing(name):
     """NaN / +-inf at masked positions of every input leave loss, gradient and metrics alone.
 
-    (The reference VESPO code folds a masked rollout weight of 0 in as log 1e-8 and so rejects
-    the whole sequence; here a masked -inf rollout log-prob changes nothing.)
+    (The reference VESPO code multiplies log(max(rollout weight, 1e-8)) by the mask, so a finite
+    masked weight changes nothing there either, but a masked inf or NaN weight gives 0 * inf =
+    NaN; here a masked -inf rollout log-prob changes nothing.)
     """
     prob = make_problem(seed=11)
     mask = prob["mask"]

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from vespo_theory._arrays import as_float_array, check_same_shape, is_torch
-from vespo_theory._arrays import check_nan as _check_nan_arr
+from vespo_theory.array_ops import as_float_array, check_same_shape, compute_dtype, is_torch
+from vespo_theory.array_ops import check_nan as _check_nan_arr
 from vespo_theory.params import KernelParams, VespoParams
 
 __all__ = ["log_phi", "phi", "log_phi_signed", "phi_signed"]
@@ -51,19 +51,10 @@ def _prepare(log_w: Any, check_nan: bool | None):
     return log_w
 
 
-def _compute_dtype(x):
-    """float32 for half-precision inputs, the input dtype otherwise."""
-    if is_torch(x):
-        import torch
-
-        return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    return np.float32 if x.dtype == np.float16 else x.dtype
-
-
 def _core(log_w, k, lam):
     """log phi for a validated ``log_w``; ``k``/``lam`` are floats or arrays of log_w's type."""
     out_dtype = log_w.dtype
-    cdt = _compute_dtype(log_w)
+    cdt = compute_dtype(log_w)
     if is_torch(log_w):
         import torch
 
@@ -138,7 +129,7 @@ def _signed_params(log_w, adv, params: VespoParams, check_nan: bool):
         pos = adv >= 0
         # Build (k, lam) directly in the compute dtype on log_w's device: going through a
         # float32 default tensor would round non-representable parameters (e.g. k = 2.1).
-        cdt = _compute_dtype(log_w)
+        cdt = compute_dtype(log_w)
 
         def pick(p_pos, p_neg):
             t_pos = torch.tensor(p_pos, dtype=cdt, device=log_w.device)

@@ -11,19 +11,24 @@ Gradient (the contract, tested over every rule and aggregation mode in tests/tes
 
 with ``c`` the registry's coefficient (:mod:`vespo_theory.rules`) of the ratio the rule sees,
 ``A_b`` the sequence advantage and ``a`` the aggregation weights of veRL's ``agg_loss``
-(``verl/trainer/ppo/core_algos.py``; N = number of valid tokens, T_b = valid tokens of row b,
-T_max = ``response_mask.shape[-1]``):
+(volcengine/verl, ``verl/trainer/ppo/core_algos.py``, function ``agg_loss``, read at commit
+b178a3c of 2026-01-29, its default ``dp_size=1`` and no global batch info; N = number of valid
+tokens, B' = number of NON-EMPTY rows (rows with at least one valid token: veRL's ``seq_mask``
+"exclude fully masked sequences", in place since 2025-10), T_b = valid tokens of row b,
+T_max = ``response_mask.shape[-1]``, veRL's default ``loss_scale_factor``):
 
-=========================== ==================================
+=========================== ==================================================
 ``token-mean``              a = 1 / N
-``seq-mean-token-sum``      a = 1 / B
-``seq-mean-token-mean``     a = 1 / (B T_b)
-``seq-mean-token-sum-norm`` a = 1 / T_max   (no 1/B, as veRL)
-=========================== ==================================
+``seq-mean-token-sum``      a = 1 / B'
+``seq-mean-token-mean``     a = 1 / (B' T_b)
+``seq-mean-token-sum-norm`` a = 1 / T_max   (no 1/B and no 1/B': veRL sums
+                            the row sums and divides by T_max only)
+=========================== ==================================================
 
-(masked tokens have a = 0). Deviation from veRL: a row with no valid token contributes 0 in
-``seq-mean-token-mean`` (veRL divides 0 by 0), and ``token-mean`` divides by max(N, 1) (veRL adds
-1e-8).
+(masked tokens have a = 0; an empty row contributes nothing and does not count in B'.)
+Deviations from veRL, all for degenerate batches: with no valid token at all every mode gives 0
+(veRL: 0/0 = NaN for ``token-mean`` and the seq-mean modes), and ``seq-mean-token-mean``
+divides a row by T_b exactly (veRL by T_b + 1e-8, a relative difference below 1e-8).
 
 The loss VALUE is ``-sum_{b,t} a_{b,t} c_{b,t} A_b (log_prob - log_mu)_{b,t}``: the
 coefficient-weighted log-ratio, a first-order (linearised) surrogate of the objective around
@@ -46,8 +51,10 @@ Three policies. Without ``rollout_log_prob`` the rule sees ``log_prob - old_log_
 Masking: a masked token never changes any sequence quantity (W, T, the advantage, the loss):
 masked entries are replaced by an exact 0 (``torch.where``, or an integer multiply of the float's
 bit pattern by the 0/1 mask, which is the same selection without branches), so a NaN or inf
-log-prob at a masked position changes nothing (the reference code instead folds masked TIS
-weights in as log 1e-8 and so rejects the whole sequence). The sequence-level rules on the CPU
+log-prob at a masked position changes nothing. (The reference VESPO code adds
+``log(rollout_is_weights.clamp(min=1e-8))`` MULTIPLIED by the mask to log W: a masked weight
+contributes 0 whatever it is, unless it is inf or NaN (0 * inf = NaN); only a zero weight at a
+VALID token adds log 1e-8 = -18.4 and so rejects its row.) The sequence-level rules on the CPU
 multiply by a 0/1 float mask and recompute, with the integer masking, the rows whose sum is not
 finite: the same numbers (see ``_row_sums``).
 
@@ -59,8 +66,15 @@ ESS of the raw, unclamped W), ``clip_frac`` (valid tokens clipped/masked/saturat
 clip), ``n_neg_w_gt_100`` (A < 0 rows with W > 100), and for ``decoupled`` ``disc_log_w_mean``
 and ``disc_trunc_frac``.
 
+Mask values: ``response_mask`` must be bool or hold only 0 and 1; any other value (2, 0.5, -1)
+raises ValueError naming ``response_mask`` and the value, since it would act as a weight in some
+sums and as a selection elsewhere. A bool mask costs nothing; an int or float mask is checked on
+the CPU (one pass over the mask, reading host memory: no synchronisation) and, on other devices,
+only with ``check_finite=True`` (reading the answer would synchronise with the device).
+
 ``check_finite=True`` raises ValueError when an input is non-finite at a valid position or the
-loss is non-finite; it synchronises with the device, so it is off by default.
+loss is non-finite, and checks the mask's values on every device; it synchronises with the
+device, so it is off by default.
 """
 
 from __future__ import annotations
@@ -69,7 +83,7 @@ import functools
 import math
 
 from vespo_theory import rules as _rules
-from vespo_theory._arrays import check_positive_scalar
+from vespo_theory.array_ops import check_binary_mask, check_positive_scalar, compute_dtype
 from vespo_theory.diagnostics import kish_ess
 
 __all__ = ["available", "get_loss", "policy_loss", "AGG_MODES", "CORRECTIONS"]
@@ -216,12 +230,14 @@ def policy_loss(
         raise ValueError(
             f"unknown correction {correction!r} (loss {name}); valid: {', '.join(CORRECTIONS)}"
         )
-    p = rule._params(params)
+    p = rule.resolve_params(params)
     log_cap = math.log(check_positive_scalar(discrepancy_cap, "discrepancy_cap", f"loss {name}"))
     _validate(name, old_log_prob, log_prob, advantages, response_mask, rollout_log_prob)
+    # CPU: always (no sync); other devices: only on request (check_finite), see the docstring
+    check_binary_mask(response_mask, "response_mask", sync=True if check_finite else None)
 
     B, T_max = log_prob.shape
-    cdt = torch.float32 if log_prob.dtype in (torch.float16, torch.bfloat16) else log_prob.dtype
+    cdt = compute_dtype(log_prob)
     is_bool = response_mask.dtype == torch.bool
     # mask01: the 0/1 float mask itself when one was given (multiplied only with finite numbers).
     mask01 = response_mask if response_mask.dtype in (torch.float32, torch.float64) else None
@@ -266,13 +282,14 @@ def policy_loss(
         seq_adv = torch.where(valid, seq_adv, 0.0)  # an empty row reads a masked value
         pos = seq_adv >= 0
         T1 = T.clamp(min=1.0)
-        # Aggregation weight per valid token of each row (veRL's agg_loss).
+        # Aggregation weight per valid token of each row (veRL's agg_loss; the seq-mean modes
+        # divide by the number of non-empty rows, a 0-d tensor: no host sync).
         if loss_agg_mode == "token-mean":
             row_w = (1.0 / T.sum().clamp(min=1.0)).expand(B)
         elif loss_agg_mode == "seq-mean-token-sum":
-            row_w = torch.full((B,), 1.0 / B, dtype=cdt, device=log_prob.device)
+            row_w = (1.0 / valid.sum().to(cdt).clamp(min=1.0)).expand(B)
         elif loss_agg_mode == "seq-mean-token-mean":
-            row_w = 1.0 / (B * T1)
+            row_w = 1.0 / (valid.sum().to(cdt).clamp(min=1.0) * T1)
         else:
             row_w = torch.full((B,), 1.0 / T_max, dtype=cdt, device=log_prob.device)
 
@@ -303,9 +320,8 @@ def policy_loss(
                 del d
             metrics["disc_log_w_mean"] = _masked_mean(seq_d, valid)
 
-        o = _rules._TorchOps
         if fast:
-            c_seq, clip_seq = rule._fn(o, seq_log_w, pos, T1, p)
+            c_seq, clip_seq = rule.coefficient_from_seq(seq_log_w, pos, T1, p)
             c_seq = torch.where(valid, c_seq, 0.0)
             if decoupled:
                 c_seq = c_seq * disc
@@ -313,13 +329,14 @@ def policy_loss(
             phi_row = c_seq
             clip_tok = None if clip_seq is None else (clip_seq & valid).to(cdt) * T
         else:
-            c, clipped = rule._fn(o, x, mask, pos[:, None], T1[:, None], p)
-            c = torch.where(mask, c, 0.0)
+            # c is 0 and clipped False at masked positions (so the metrics below see valid
+            # tokens only)
+            c, clipped = rule.coefficient_from_tokens(x, mask, pos, T1, p)
             if decoupled:
                 c = c * disc if disc.dim() == 2 else c * disc[:, None]
             tok_coef = c * (row_w * seq_adv)[:, None]
             phi_row = c.sum(-1) / T1
-            clip_tok = None if clipped is None else (clipped & mask).sum(-1).to(cdt)
+            clip_tok = None if clipped is None else clipped.sum(-1).to(cdt)
             del x
 
     if fast:

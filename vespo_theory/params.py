@@ -10,7 +10,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from vespo_theory._arrays import check_positive_scalar
+from vespo_theory.array_ops import check_positive_scalar
 
 _WHY = (
     "the kernel W^k exp(lam (1 - W)) is bounded (claim B1, sup = (k/lam)^k e^(lam-k)) only for "
