@@ -106,7 +106,14 @@ def test_bound_overflow_is_null_in_json_with_a_finite_log_and_a_note(capsys):
     assert d["log_M"] == pytest.approx(1000 * math.log(1000) + 1 - 1000, rel=4 * EPS64)
     assert cli.main(["bound", "--k", "1000", "--lam", "1"]) == 0
     out = capsys.readouterr().out
-    assert "exceed the float64 range" in out and "log M = 5908.75" in out
+    assert "M, M2 exceed the float64 range" in out
+    # log M = 1000 ln 1000 - 999 = 5908.755278982137..., log M^2 twice that; printed to 10 digits
+    assert "log M = 5908.755279, log M^2 = 11817.51056" in out
+    # only M^2 overflows where log M lies in (log(max)/2, log(max)] = (354.9, 709.8]: k = 100,
+    # lam = 1 gives log M = 100 ln 100 - 99 = 361.517...: M is printed, M2 is not
+    assert cli.main(["bound", "--k", "100", "--lam", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "note: M2 exceeds the float64 range" in out
     assert "inf * E||g||^2" not in out  # the factor is written as exp(log M^2), not inf
 
 
