@@ -437,6 +437,72 @@ def test_decoupled_hand_reference_values():
     np.testing.assert_allclose(lp.grad.numpy(), [[-0.5 * phi_e] * 2], rtol=1e-14)
 
 
+@pytest.mark.parametrize(
+    "mode, a1, a2",
+    [
+        # weights a on row 1 (2 valid tokens) and row 2 (1 valid token); row 0 is fully masked.
+        # N = 3 valid tokens, B' = 2 non-empty rows (B = 3), T_max = 2.
+        ("token-mean", 1 / 3, 1 / 3),  # 1/N
+        ("seq-mean-token-sum", 1 / 2, 1 / 2),  # 1/B' (1/B would be 1/3)
+        ("seq-mean-token-mean", 1 / 4, 1 / 2),  # 1/(B' T_b) (1/(B T_b): 1/6, 1/3)
+        ("seq-mean-token-sum-norm", 1 / 2, 1 / 2),  # 1/T_max, no 1/B (veRL)
+    ],
+)
+@pytest.mark.parametrize("name", ["reinforce", "cispo"])  # the seq_only and the token path
+def test_aggregation_hand_values_with_an_empty_row(name, mode, a1, a2):
+    """veRL's agg_loss (volcengine/verl, verl/trainer/ppo/core_algos.py): the seq-mean modes
+    divide by the number of non-empty rows. Row 0 is fully masked (A = 5 there is ignored),
+    row 1 has A = 1 on 2 tokens, row 2 A = -2 on 1 token. REINFORCE's coefficient is 1 whatever
+    the ratio; CISPO's is 1 on-policy (log-ratios 0). d loss/d log_prob = -a c A by hand."""
+    mask = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
+    adv = torch.tensor([5.0, 1.0, -2.0], dtype=torch.float64)
+    old = torch.tensor([[-1.0, -1.0], [-1.0, -2.0], [-3.0, -1.0]], dtype=torch.float64)
+    # log-ratios 0.5, 0.25 (row 1), 1.0 (row 2) for REINFORCE: dyadic, so everything is exact
+    shift = torch.tensor([[7.0, 7.0], [0.5, 0.25], [1.0, 9.0]], dtype=torch.float64)
+    lp = (old + (shift if name == "reinforce" else 0.0)).requires_grad_()
+    loss, _ = get_loss(name)(old, lp, adv, mask, mode)
+    loss.backward()
+    want = [[0.0, 0.0], [-a1 * 1.0, -a1 * 1.0], [-a2 * -2.0, 0.0]]
+    # a1, a2 are 1/3, 1/2, 1/4: the loss divides once by the same count: <= 1 u from the
+    # rounded 1/3 on each side; 2 u relative
+    np.testing.assert_allclose(lp.grad.numpy(), want, rtol=2 * 2.0**-52, atol=0)
+    # loss = -sum a c A (lp - old): REINFORCE -(a1 (0.5 + 0.25) - 2 a2 1.0); CISPO on-policy 0
+    want_loss = -(a1 * 0.75 - 2.0 * a2) if name == "reinforce" else 0.0
+    np.testing.assert_allclose(float(loss.detach()), want_loss, rtol=4 * 2.0**-52, atol=0)
+
+
+@pytest.mark.parametrize("name", ["ppo_clip", "token_mis"])
+def test_token_rule_metrics_ignore_masked_positions(name):
+    """phi_mean_neg and clip_frac count valid tokens only. One A < 0 row of 4 tokens, 2 valid:
+    log r = -3 (clipped, c = 0) and 0 (c = 1); the masked tokens hold log r = 0 and 3 in the
+    inputs (the loss zeroes them, so a body would give them c = 1 if c were not masked).
+    phi_mean_neg = (0 + 1) / 2 = 0.5 (unmasked: 1.5 or 3/4), clip_frac = 1/2 (over all 4
+    tokens: 1/4)."""
+    lp = torch.tensor([[-3.0, 0.0, 0.0, 3.0]], dtype=torch.float64) - 1.0
+    old = torch.full((1, 4), -1.0, dtype=torch.float64)
+    mask = torch.tensor([[True, True, False, False]])
+    _, m = get_loss(name)(old, lp, -torch.ones(1, 4, dtype=torch.float64), mask)
+    assert float(m["phi_mean_neg"]) == 0.5  # exp(0) = 1 and 0 exactly, / 2: exact
+    assert float(m["clip_frac"]) == 0.5
+    assert float(m["n_neg"]) == 1.0
+
+
+@pytest.mark.parametrize("bad", [2.0, 0.5, -1.0])
+@pytest.mark.parametrize("name", ["vespo", "ppo_clip"])
+def test_non_binary_mask_is_rejected(name, bad):
+    """A mask value other than 0/1 is an error on the CPU (checked without a device sync), for
+    float and integer masks, on the fast (vespo) and the token (ppo_clip) path."""
+    prob = make_problem(seed=31)
+    t = {k: torch.tensor(prob[k]) for k in ("old", "adv")}
+    mask = torch.as_tensor(prob["mask"]).double()
+    mask[2, 0] = bad
+    with pytest.raises(ValueError, match=r"response_mask must be bool or hold only 0 and 1"):
+        get_loss(name)(t["old"], t["old"].clone(), t["adv"], mask)
+    if bad == 2.0:
+        with pytest.raises(ValueError, match=r"response_mask .* got 2 at \(2, 0\)"):
+            get_loss(name)(t["old"], t["old"].clone(), t["adv"], mask.long())
+
+
 def test_metrics_hand_values():
     """Three sequences, log W = (0, log 200, -1e4) with A = (+1, -1, -1)."""
     lp = torch.zeros(3, 2, dtype=torch.float64)

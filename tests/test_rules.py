@@ -59,19 +59,117 @@ def test_unknown_rule_lists_valid_names():
         rules.get_rule("ppo")
 
 
-def test_defaults():
-    p = {n: rules.get_rule(n).params for n in NAMES}
-    assert (p["ppo_clip"].eps_low, p["ppo_clip"].eps_high) == (0.2, 0.2)
-    assert (p["dual_clip"].eps_low, p["dual_clip"].eps_high, p["dual_clip"].c) == (0.2, 0.2, 3.0)
-    assert (p["sapo"].tau_pos, p["sapo"].tau_neg) == (1.0, 1.05)
-    assert (p["gspo"].eps_low, p["gspo"].eps_high) == (3e-4, 4e-4)
-    assert (p["gmpo"].eps_low, p["gmpo"].eps_high) == (0.4, 0.4)
-    assert p["token_tis"].cap == 2.0 and p["seq_tis"].cap == 2.0 and p["seq_mis"].cap == 2.0
-    assert (p["token_mis"].low, p["token_mis"].high) == (0.5, 2.0)
-    assert p["vespo"] == VespoParams()
+# Every rule's default parameters, each with its source (the value a run gets when it passes no
+# params); a changed default must change this table deliberately.
+DEFAULTS = {
+    "is": ({}, "no parameters"),
+    "reinforce": ({}, "no parameters"),
+    "per_decision_is": ({}, "no parameters"),
+    "ppo_clip": (dict(eps_low=0.2, eps_high=0.2), "PPO arXiv 1707.06347; veRL clip_ratio"),
+    "dual_clip": (
+        dict(eps_low=0.2, eps_high=0.2, c=3.0),
+        "dual clip arXiv 1912.09729; veRL clip_ratio_c = 3",
+    ),
+    "cispo": (dict(eps_low=0.2, eps_high=0.2), "project choice (PPO's range), arXiv 2506.13585"),
+    "sapo": (dict(tau_pos=1.0, tau_neg=1.05), "SAPO arXiv 2511.20347; veRL actor.yaml"),
+    "gspo": (dict(eps_low=3e-4, eps_high=4e-4), "GSPO arXiv 2507.18071 §5.1; veRL examples"),
+    "gmpo": (dict(eps_low=0.4, eps_high=0.4), "GMPO arXiv 2507.20673"),
+    "token_tis": (dict(cap=2.0), "veRL rollout_is_threshold = 2"),
+    "seq_tis": (dict(cap=2.0), "veRL rollout_is_threshold = 2"),
+    "token_mis": (dict(low=0.5, high=2.0), "veRL rollout-IS band 1/2 .. 2"),
+    "seq_mis": (dict(cap=2.0), "veRL rollout_is_threshold = 2"),
+    "vespo": (
+        dict(k_pos=2.0, lam_pos=3.0, k_neg=3.0, lam_neg=2.0),
+        "VESPO arXiv 2602.10693, reference code FloyedShen/VESPO",
+    ),
+}
+
+
+def test_default_parameters_and_their_sources():
+    assert set(DEFAULTS) == set(NAMES)
+    for name in NAMES:
+        want, source = DEFAULTS[name]
+        assert rules.params_dict(rules.get_rule(name).params) == want, (name, source)
+    assert rules.get_rule("vespo").params == VespoParams()
     for name in NAMES:  # frozen
         with pytest.raises(AttributeError):
-            p[name].x = 1
+            rules.get_rule(name).params.x = 1
+
+
+def test_public_names_still_importable():
+    """The public API of the registry survived the split into rule_params / coefficients."""
+    from vespo_theory import params as params_mod
+    from vespo_theory.rule_params import ClipParams as FromParamsModule
+    from vespo_theory.rules import ClipParams, Rule, VespoParams, available, get_rule  # noqa: F401
+
+    assert FromParamsModule is ClipParams and VespoParams is params_mod.VespoParams
+    assert get_rule("ppo_clip").body.__name__ == "ppo_clip_coefficient"
+    for name in NAMES:  # every body has a real name and a docstring with its formula/source
+        body = get_rule(name).body
+        assert body.__name__.endswith("_coefficient") and body.__doc__, name
+
+
+# --------------------------------------------------------------------------- unequal clip ranges
+
+# eps_low = 0.2, eps_high = 0.28 (clip-higher): a swap of the two would change every value below.
+# Ratios exactly representable in neither band edge; log r computed here once.
+_ASYM = dict(eps_low=0.2, eps_high=0.28)
+
+
+def test_ppo_clip_higher_uses_eps_high_for_positive_and_eps_low_for_negative():
+    p = rules.ClipParams(**_ASYM)
+    rule = rules.get_rule("ppo_clip")
+    # A > 0: r = 1.25 <= 1.28 kept (a swapped band 1.2 would drop it); r = 1.3 > 1.28 dropped.
+    # A < 0: r = 0.75 < 0.8 dropped (a swapped band 0.72 would keep it); r = 0.85 kept.
+    x = np.log(np.array([[1.25, 1.3], [0.75, 0.85]]))
+    c = rule.coefficient(x, np.ones((2, 2), bool), np.array([1.0, -1.0]), p)
+    # float64: exp(log r) returns r within 1 ulp: rtol 4 u; 0 is exact
+    np.testing.assert_allclose(c, [[1.25, 0.0], [0.0, 0.85]], rtol=4 * 2.0**-52, atol=0)
+    swapped = rule.coefficient(
+        x, np.ones((2, 2), bool), np.array([1.0, -1.0]), rules.ClipParams(0.28, 0.2)
+    )
+    assert swapped[0, 0] == 0.0 and swapped[1, 0] > 0.7  # the swap is visible
+
+
+def test_cispo_unequal_range():
+    p = rules.CispoParams(**_ASYM)
+    rule = rules.get_rule("cispo")
+    # clip(r, 0.8, 1.28): 1.5 -> 1.28, 0.5 -> 0.8, 1.1 -> 1.1 (either sign of A: no indicator);
+    # the swap (eps_low 0.28, eps_high 0.2) would give 1.2 and 0.72
+    x = np.log(np.array([[1.5, 0.5, 1.1], [1.5, 0.5, 1.1]]))
+    c = rule.coefficient(x, np.ones((2, 3), bool), np.array([1.0, -1.0]), p)
+    # the edges are exp(log1p(+-eps)): 1 ulp from 1.28 / 0.8; 1.1 round-trips within 1 ulp: 4 u
+    want = [[1.28, 0.8, 1.1], [1.28, 0.8, 1.1]]
+    np.testing.assert_allclose(c, want, rtol=4 * 2.0**-52, atol=0)
+
+
+# --------------------------------------------------------------------------- mask values
+
+
+@pytest.mark.parametrize("bad", [2, 0.5, -1])
+def test_non_binary_mask_is_rejected(bad, backend):
+    mask = np.ones((2, 3))
+    mask[1, 2] = bad
+    with pytest.raises(ValueError, match=r"response_mask must be bool or hold only 0 and 1"):
+        rules.get_rule("vespo").coefficient(
+            backend(np.zeros((2, 3))), backend(mask), backend(np.ones(2))
+        )
+
+
+def test_mask_check_on_other_devices_only_on_request():
+    """A tensor off the CPU is checked only with sync=True (its answer waits for the device);
+    a meta tensor has no values, so any attempt to read one raises: the default never reads."""
+    torch = pytest.importorskip("torch")
+    from vespo_theory.array_ops import check_binary_mask
+
+    meta = torch.empty(2, 3, device="meta")
+    check_binary_mask(meta)  # default on a non-CPU device: skipped, nothing read
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        check_binary_mask(meta, sync=True)  # opted in: it reads the device
+    cpu_bad = torch.tensor([[0.0, 2.0]])
+    check_binary_mask(cpu_bad, sync=False)  # opted out everywhere
+    with pytest.raises(ValueError, match=r"response_mask .* got 2\.0 at \(0, 1\)"):
+        check_binary_mask(cpu_bad)
 
 
 @pytest.mark.parametrize(
