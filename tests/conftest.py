@@ -69,3 +69,21 @@ def backend(request):
 
     to_np.name, to_np.device = name, "cpu"
     return to_np
+
+
+# --- LM caches: never the real user cache ----------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _vespo_cache_dir(tmp_path_factory):
+    """Point ``VESPO_CACHE_DIR`` (vespo_theory.cache) at a per-session temporary folder, so no
+    test reads a stale warm start from, or writes into, ~/.cache/vespo-theory. Shared by the
+    session: tests reuse each other's warm starts, as runs do."""
+    path = tmp_path_factory.mktemp("vespo_cache")
+    old = os.environ.get("VESPO_CACHE_DIR")
+    os.environ["VESPO_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("VESPO_CACHE_DIR", None)
+    else:
+        os.environ["VESPO_CACHE_DIR"] = old

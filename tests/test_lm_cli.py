@@ -11,7 +11,8 @@ pytest.importorskip("torch")
 
 from vespo_theory.cli import main
 
-# Smoke options: the easy task, a tiny model (the warm start is cached in the test's cwd).
+# Smoke options: the easy task, a tiny model (the warm start is cached in $VESPO_CACHE_DIR,
+# a temporary folder: tests/conftest.py).
 SMOKE = ["--task", "reverse-short", "--steps", "2", "--no-progress", "--device", "cpu"]
 SMOKE += ["--sft-steps", "70", "--d-model", "32"]
 
@@ -53,14 +54,21 @@ def test_cuda_without_gpu_is_a_clear_error(capsys, tmp_path):
 
 
 def test_fast_run_then_resume_is_a_no_op(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)  # the warm-start cache goes to ./outputs/cache
+    # The warm start is cached in the user cache folder ($VESPO_CACHE_DIR here), not in
+    # ./outputs of the working folder (it was before the cache moved; the test changed with it).
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VESPO_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "run"
     assert main(["train-lm", "--fast", *SMOKE, "--out", str(out)]) == 0
-    assert "held-out success" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert "held-out success" in cap.out
+    # stderr is not a terminal under pytest: no progress bar (and none on stdout)
+    assert cap.err == "" and "it/s" not in cap.out
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["step"] for r in rows] == ["1", "2"]
     assert json.loads((out / "metrics.json").read_text())["config"]["task"] == "reverse-short"
-    assert any((tmp_path / "outputs" / "cache" / "lm_sft").glob("*.pt"))
+    assert any((tmp_path / "cache" / "lm_sft").glob("*.pt"))
+    assert not (tmp_path / "outputs").exists()
     before = (out / "metrics.csv").read_bytes()
     assert main(["train-lm", "--fast", *SMOKE, "--out", str(out)]) == 0  # resumes: done
     assert (out / "metrics.csv").read_bytes() == before
@@ -83,4 +91,49 @@ def test_measure_mode_builtin(tmp_path, monkeypatch, capsys):
         assert float(r["phi2_neg_mean"]) <= float(r["m2_neg"]) * (1 + 1e-12)
     # two RL steps moved the weights: responses have non-zero log W
     assert float(rows[-1]["log_w_std"]) > 0
-    assert (out / "measure.json").exists()
+    from simulations.lm.rl import RL_RECIPE
+
+    code = json.loads((out / "measure.json").read_text())["code"]
+    assert code["rl_recipe"] == RL_RECIPE
+
+
+def test_cache_dir_flag_beats_the_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VESPO_CACHE_DIR", str(tmp_path / "env"))
+    out = tmp_path / "run"
+    argv = ["train-lm", "--fast", *SMOKE, "--out", str(out), "--cache-dir", str(tmp_path / "c")]
+    assert main(argv) == 0
+    assert any((tmp_path / "c" / "lm_sft").glob("*.pt"))
+    assert not (tmp_path / "env").exists()
+
+
+def test_unusable_out_is_one_line_and_exit_2(tmp_path, capsys):
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    for argv, match in (
+        (["--out", str(afile)], "--out: "),
+        (["--out", str(afile / "sub")], "--out: "),
+        (["--out", str(tmp_path / "ok"), "--cache-dir", str(afile)], "--cache-dir: "),
+    ):
+        assert main(["train-lm", "--fast", *SMOKE, *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vespo train-lm: error:") and "\n" not in err, err
+        assert match in err and "Traceback" not in err
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from types import SimpleNamespace
+
+    from simulations.cli.train_lm import _progress
+
+    class Err:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    monkeypatch.setattr("sys.stderr", Err(True))
+    assert _progress(SimpleNamespace(no_progress=False)) is True
+    assert _progress(SimpleNamespace(no_progress=True)) is False
+    monkeypatch.setattr("sys.stderr", Err(False))
+    assert _progress(SimpleNamespace(no_progress=False)) is False

@@ -228,3 +228,105 @@ def test_builtin_loop_on_cuda(tmp_path, cache):
     assert summary["complete"] and len(rows) == cfg.steps
     for r in rows:
         assert math.isfinite(float(r["grad_norm"])) and float(r["kl_sampler"]) > 0
+
+
+# ------------------------------------------------------------- caches keyed on the code
+
+
+SMALL_SFT = dict(task="reverse-short", d_model=32, n_head=2, steps=3, batch_size=8)
+
+
+def test_sft_key_changes_with_recipe_and_torch_version(monkeypatch):
+    from simulations.lm import sft
+
+    cfg = sft.SFTConfig(**SMALL_SFT)
+    key, fields_ = sft.sft_cache_key(cfg)
+    assert fields_["recipe"] == sft.SFT_RECIPE and fields_["torch"] == sft.torch_minor()
+    assert sft.sft_cache_key(cfg)[0] == key  # stable
+    monkeypatch.setattr(sft, "SFT_RECIPE", sft.SFT_RECIPE + 1)
+    bumped = sft.sft_cache_key(cfg)[0]
+    assert bumped != key
+    monkeypatch.setattr(sft, "SFT_RECIPE", sft.SFT_RECIPE - 1)
+    monkeypatch.setattr(torch, "__version__", "9.99.0+cpu")
+    assert sft.torch_minor() == "9.99"
+    k_torch = sft.sft_cache_key(cfg)[0]
+    assert k_torch not in (key, bumped)
+    # a patch release (and a local build tag) keeps the key: only major.minor is in it
+    monkeypatch.setattr(torch, "__version__", "9.99.3")
+    assert sft.sft_cache_key(cfg)[0] == k_torch
+
+
+def test_run_key_changes_with_either_recipe_and_torch_version(monkeypatch):
+    from simulations.lm import rl, sft
+
+    cfg = LMRunConfig(**TINY)
+    key = rl.run_key(cfg)
+    assert rl.run_key(LMRunConfig(**{**TINY, "seed": 1})) != key
+    monkeypatch.setattr(rl, "RL_RECIPE", rl.RL_RECIPE + 1)
+    k_rl = rl.run_key(cfg)
+    monkeypatch.setattr(rl, "SFT_RECIPE", sft.SFT_RECIPE + 1)
+    k_sft = rl.run_key(cfg)
+    monkeypatch.setattr(torch, "__version__", "9.99.0")
+    k_torch = rl.run_key(cfg)
+    assert len({key, k_rl, k_sft, k_torch}) == 4
+
+
+def test_sft_cache_sidecar_says_which_code_made_it_and_a_new_recipe_retrains(
+    tmp_path, monkeypatch
+):
+    from importlib import metadata
+
+    from simulations.lm import sft
+    from vespo_theory.provenance import git_sha
+
+    cfg = sft.SFTConfig(**SMALL_SFT)
+    m1 = sft.load_or_train_sft(cfg, cache_dir=tmp_path)
+    files = sorted((tmp_path / "lm_sft").glob("*.pt"))
+    key = sft.sft_cache_key(cfg)[0]
+    assert [f.stem for f in files] == [key]
+    meta = json.loads((tmp_path / "lm_sft" / f"{key}.json").read_text())
+    code = meta["code"]
+    assert code["sft_recipe"] == sft.SFT_RECIPE
+    assert code["git_sha"] == git_sha() and code["torch"] == torch.__version__
+    assert code["vespo_theory"] == metadata.version("vespo-theory")
+    assert meta["config"]["recipe"] == sft.SFT_RECIPE
+    assert meta["config"]["torch"] == sft.torch_minor()
+    # the cached file is what a second call returns (no retraining: same tensors)
+    m2 = sft.load_or_train_sft(cfg, cache_dir=tmp_path)
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    # another recipe version does not see the old file: it trains and caches its own
+    monkeypatch.setattr(sft, "SFT_RECIPE", sft.SFT_RECIPE + 1)
+    sft.load_or_train_sft(cfg, cache_dir=tmp_path)
+    assert len(list((tmp_path / "lm_sft").glob("*.pt"))) == 2
+
+
+def test_default_cache_dir_is_the_user_cache_not_the_cwd(tmp_path, monkeypatch):
+    from vespo_theory.cache import cache_dir
+
+    monkeypatch.delenv("VESPO_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "vespo-theory"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "vespo-theory"
+    monkeypatch.setenv("VESPO_CACHE_DIR", str(tmp_path / "env"))
+    assert cache_dir() == tmp_path / "env"
+    assert cache_dir(tmp_path / "flag") == tmp_path / "flag"
+
+
+def test_resume_refuses_a_checkpoint_of_other_code(tmp_path, cache, monkeypatch):
+    from simulations.lm import rl
+
+    cfg = LMRunConfig(**TINY)
+    _run(cfg, tmp_path, cache, max_rollouts=1)
+    monkeypatch.setattr(rl, "RL_RECIPE", rl.RL_RECIPE + 1)
+    with pytest.raises(ValueError, match="checkpoint of other code"):
+        _run(cfg, tmp_path, cache)
+
+
+def test_loss_agg_modes_are_the_losses_own():
+    from simulations.lm.rl import LOSS_AGG_MODES
+    from vespo_theory.losses import AGG_MODES
+
+    assert LOSS_AGG_MODES is AGG_MODES

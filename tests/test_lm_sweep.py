@@ -11,7 +11,8 @@ from simulations.sweep import CELL_KINDS, expand_grid, run_grid
 
 
 def test_lm_cells_through_the_sweep_runner_and_report(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # warm-start cache under ./outputs/cache
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VESPO_CACHE_DIR", str(tmp_path / "cache"))
     config = {
         "kind": "lm",
         "base": {
@@ -58,6 +59,34 @@ def test_lm_cells_through_the_sweep_runner_and_report(tmp_path, monkeypatch):
     ]
     assert all(t["seeds"] == 1 and t["collapsed"] == "0/1" for t in table)
     assert format_markdown(table).count("\n") == 5
+    # runs_dir given: the runs are there; the warm start is in the cache folder, none in ./
+    assert len(list((tmp_path / "runs").iterdir())) == 4
+    assert any((tmp_path / "cache" / "lm_sft").glob("*.pt"))
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_lm_cell_cache_dir_field_holds_warm_start_and_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VESPO_CACHE_DIR", str(tmp_path / "env"))
+    cell = {
+        "kind": "lm",
+        "task": "reverse-short",
+        "d_model": 32,
+        "n_head": 2,
+        "sft_steps": 70,
+        "sft_batch_size": 32,
+        "steps": 1,
+        "prompts_per_step": 2,
+        "group_size": 4,
+        "heldout_n": 8,
+        "eval_every": 1,
+        "cache_dir": str(tmp_path / "c"),
+    }
+    (row,) = CELL_KINDS["lm"](cell)
+    assert row["rule"] == "vespo"
+    assert any((tmp_path / "c" / "lm_sft").glob("*.pt"))
+    assert len(list((tmp_path / "c" / "lm_runs").iterdir())) == 1
+    assert not (tmp_path / "env").exists() and not (tmp_path / "outputs").exists()
 
 
 def test_unknown_field_in_an_lm_cell():

@@ -3,8 +3,12 @@
 One run writes ``metrics.csv`` (one row per optimizer step), ``summary.json`` and the sidecar
 ``metrics.json`` into ``--out``, with a checkpoint after every rollout batch: the same command
 resumes. ``--measure`` runs the measurement-only mode instead (log W of responses sampled by one
-checkpoint version and scored by a later one, by length bin). torch, transformers and
-``simulations`` are imported inside ``run``.
+checkpoint version and scored by a later one, by length bin;
+:func:`simulations.lm.measure.run_measurement`). This module only parses, calls and prints;
+torch, transformers and ``simulations.lm`` are imported inside ``run``. The warm start is
+cached in the user cache folder (``--cache-dir``, else :func:`vespo_theory.cache.cache_dir`).
+The progress bar goes to stderr, and only when stderr is a terminal (never with
+``--no-progress``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,17 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
     p.add_argument("--out", default=None, help="output directory (required unless --list-tasks)")
     p.add_argument("--fast", action="store_true", help="smoke-sized run (CI)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is on stderr, and off anyway when stderr is not a terminal)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="cache folder for the warm start (default $VESPO_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/vespo-theory, else ~/.cache/vespo-theory)",
+    )
     p.add_argument("--model", default=None, help="local Hugging Face causal-LM directory")
     g = p.add_argument_group("measurement-only mode")
     g.add_argument("--measure", action="store_true", help="measure log W between two versions")
@@ -89,76 +103,28 @@ def _list_tasks() -> int:
     return 0
 
 
+def _progress(args) -> bool:
+    """A bar only on an interactive stderr: logs and pipes get no carriage-return noise."""
+    import sys
+
+    return not args.no_progress and sys.stderr.isatty()
+
+
 def _measure(args, cfg) -> int:
-    import time
-    from pathlib import Path
-
-    import numpy as np
-    import torch
-
-    from simulations.lm.measure import MEASURE_COLUMNS, measure_log_w
-    from simulations.lm.rl import _build, resolve_device, run
-    from simulations.lm.tasks import get_task
+    from simulations.lm.measure import run_measurement
     from vespo_theory.cli.common import format_table
-    from vespo_theory.provenance import run_metadata, write_sidecar
 
-    t0 = time.time()
-    dev = resolve_device(args.device)
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # as in the RL runs: numbers independent of the core count
-    out = Path(args.out)
-    task = get_task(cfg.task)
-    if cfg.model is not None:
-        if args.later_model is None:
-            raise ValueError("--measure with --model needs --later-model (the later version)")
-        from simulations.lm.hf import load_hf
-
-        early, tok = load_hf(cfg.model, dev)
-        later, _ = load_hf(args.later_model, dev)
-        max_new = args.max_new_tokens or 256
-    else:
-        if args.later_model is not None:
-            raise ValueError("--later-model is for HF checkpoints; give --model too")
-        early, tok = _build(cfg, dev, progress=not args.no_progress)
-        run(cfg, out / "train", device=str(dev), progress=not args.no_progress)
-        later, _ = _build(cfg, dev, progress=False)
-        ck = torch.load(out / "train" / "checkpoint.pt", map_location=dev, weights_only=False)
-        later.load_state_dict(ck["model"])
-        max_new = args.max_new_tokens or task.max_response_len()
-    if args.measure_prompts < 1 or args.samples_per_prompt < 1 or max_new < 1:
-        raise ValueError("--measure-prompts, --samples-per-prompt, --max-new-tokens must be >= 1")
-    prompts = task.sample(np.random.default_rng([cfg.seed, 5]), args.measure_prompts)
-    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
-    rows, _, _ = measure_log_w(
-        early,
-        later,
-        tok,
-        prompts,
+    res = run_measurement(
+        cfg,
+        args.out,
+        device=args.device,
+        later_model=args.later_model,
+        measure_prompts=args.measure_prompts,
         samples_per_prompt=args.samples_per_prompt,
-        max_new_tokens=max_new,
-        generator=gen,
-        device=dev,
+        max_new_tokens=args.max_new_tokens,
+        progress=_progress(args),
+        cache_dir=args.cache_dir,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    import csv
-
-    with open(out / "measure.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=MEASURE_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    meta = run_metadata(
-        {
-            "mode": "measure",
-            "run": cfg.__dict__,
-            "later_model": args.later_model,
-            "max_new_tokens": max_new,
-            "measure_prompts": args.measure_prompts,
-            "samples_per_prompt": args.samples_per_prompt,
-        },
-        seed=cfg.seed,
-        device=dev,
-    )
-    write_sidecar(out / "measure.json", meta, wall_time=time.time() - t0)
     cols = [
         "bin",
         "n",
@@ -173,10 +139,10 @@ def _measure(args, cfg) -> int:
     ]
     fmt = [
         {c: (f"{r[c]:.4g}" if isinstance(r.get(c), float) else r.get(c, "")) for c in cols}
-        for r in rows
+        for r in res["rows"]
     ]
     print(format_table(fmt, cols))
-    print(f"wrote {out / 'measure.csv'}")
+    print(f"wrote {res['csv']}")
     return 0
 
 
@@ -187,11 +153,17 @@ def run(args) -> int:
         raise ValueError("--out is required (the run directory)")
 
     from simulations.lm.rl import run as run_lm
+    from vespo_theory.cli.common import usable_out_dir
 
     cfg = _config(args)
+    usable_out_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        usable_out_dir(args.cache_dir, "--cache-dir")
     if args.measure:
         return _measure(args, cfg)
-    summary = run_lm(cfg, args.out, device=args.device, progress=not args.no_progress)
+    summary = run_lm(
+        cfg, args.out, device=args.device, progress=_progress(args), cache_dir=args.cache_dir
+    )
     print(
         f"{cfg.rule} N={cfg.staleness} L={cfg.async_lag} mismatch={cfg.mismatch}: "
         f"held-out success {summary['initial_heldout']:.3f} -> {summary['final_heldout']:.3f} "

@@ -1,10 +1,17 @@
 """The sweep cell of kind "lm": one RL run, summarised in one row of the comparison table.
 
-A cell holds ``LMRunConfig`` fields plus optional ``runs_dir`` (default ``outputs/lm_runs``)
-and ``device`` (default "cpu": the comparison is defined on CPU for reproducibility). Each run
-lives in ``runs_dir/<config hash>/`` with its own checkpoint, so an interrupted sweep resumes
-inside a half-finished run too. torch is limited to one thread per cell (the sweep runs cells
-in parallel processes).
+A cell holds ``LMRunConfig`` fields plus these optional ones:
+
+* ``cache_dir``: the cache folder (default :func:`vespo_theory.cache.cache_dir`:
+  ``$VESPO_CACHE_DIR``, ``$XDG_CACHE_HOME/vespo-theory`` or ``~/.cache/vespo-theory``); it
+  holds the warm start and, by default, the runs;
+* ``runs_dir``: where the runs live (default ``<cache_dir>/lm_runs``);
+* ``device``: default "cpu" (the comparison is defined on CPU for reproducibility).
+
+Each run lives in ``runs_dir/<run key>/`` (:func:`simulations.lm.rl.run_key`: the config, the
+recipe versions and torch's major.minor) with its own checkpoint, so an interrupted sweep
+resumes inside a half-finished run too, and code that changes the numbers never reuses an old
+run. torch is limited to one thread per cell (the sweep runs cells in parallel processes).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from pathlib import Path
 
 __all__ = ["lm_cell", "run_row"]
 
-_EXTRA = {"kind", "runs_dir", "device"}
+_EXTRA = {"kind", "runs_dir", "cache_dir", "device"}
 
 
 def _mean(rows, col, fn=float):
@@ -52,8 +59,8 @@ def lm_cell(cell: dict) -> list[dict]:
     """Run (or resume) the RL run of ``cell`` and return its one summary row."""
     import torch
 
-    from simulations.lm.rl import LMRunConfig, run
-    from vespo_theory.provenance import config_hash
+    from simulations.lm.rl import LMRunConfig, run, run_key
+    from vespo_theory.cache import cache_dir
 
     names = {f.name for f in fields(LMRunConfig)}
     unknown = sorted(set(cell) - names - _EXTRA)
@@ -64,6 +71,8 @@ def lm_cell(cell: dict) -> list[dict]:
         )
     cfg = LMRunConfig(**{k: v for k, v in cell.items() if k in names})
     torch.set_num_threads(1)
-    run_dir = Path(cell.get("runs_dir", "outputs/lm_runs")) / config_hash(asdict(cfg))[:16]
-    summary = run(cfg, run_dir, device=cell.get("device", "cpu"), progress=False)
+    cache = cache_dir(cell.get("cache_dir"))
+    runs_dir = Path(cell["runs_dir"]) if cell.get("runs_dir") else cache / "lm_runs"
+    run_dir = runs_dir / run_key(cfg)[:16]
+    summary = run(cfg, run_dir, device=cell.get("device", "cpu"), progress=False, cache_dir=cache)
     return [run_row(cfg, summary, run_dir / "metrics.csv")]

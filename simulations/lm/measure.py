@@ -5,12 +5,20 @@ Sample responses from an earlier version (the sampler, mu) and score them under 
 per response-length bin (powers of two) and over all responses: the distribution of log W
 (mean, std, quantiles), E[W] (log-mean-exp), E[phi] and E[phi^2] under VESPO's two kernels
 (A >= 0 and A < 0 parameters of ``VespoParams``) against M^2 (claim B2), Kish ESS / n and the
-PSIS k-hat (NaN below 20 responses in a bin: too few for a tail fit). Nothing is trained here.
+PSIS k-hat (NaN below 20 responses in a bin: too few for a tail fit).
+
+:func:`run_measurement` is the whole workflow of ``vespo train-lm --measure``: the early version
+(the warm start, or a HF checkpoint), the later one (``steps`` RL steps of the built-in model,
+or a second HF checkpoint), sampling, measurement, ``measure.csv`` and its sidecar.
 """
 
 from __future__ import annotations
 
+import csv
 import math
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +26,13 @@ from scipy.special import logsumexp
 
 from simulations.lm.sampling import generate, left_pad, sequence_log_probs
 
-__all__ = ["MEASURE_COLUMNS", "length_bins", "measure_log_w", "summarise_log_w"]
+__all__ = [
+    "MEASURE_COLUMNS",
+    "length_bins",
+    "measure_log_w",
+    "run_measurement",
+    "summarise_log_w",
+]
 
 MEASURE_COLUMNS = [
     "bin",
@@ -148,3 +162,106 @@ def measure_log_w(
         | summarise_log_w(seq_log_w)
     )
     return rows, seq_log_w, lengths
+
+
+def run_measurement(
+    cfg,
+    out_dir: str | os.PathLike,
+    *,
+    device: str = "auto",
+    later_model: str | None = None,
+    measure_prompts: int = 64,
+    samples_per_prompt: int = 4,
+    max_new_tokens: int | None = None,
+    progress: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Measure log W between two versions of ``cfg`` (an ``LMRunConfig``) into ``out_dir``.
+
+    Built-in model (``cfg.model`` None): the early version is the warm start, the later one the
+    model after ``cfg.steps`` RL steps of ``cfg.rule`` (trained, or resumed, in
+    ``out_dir/train``). HF path: ``cfg.model`` is early, ``later_model`` later (required).
+    ``measure_prompts`` prompts (seeded by ``cfg.seed``) x ``samples_per_prompt`` responses of
+    at most ``max_new_tokens`` tokens (default: the task's longest answer, 256 on the HF path).
+
+    Returns ``{"rows": [...], "csv": Path, "sidecar": Path, "max_new_tokens": int}``; raises
+    ValueError (one line naming the option) on bad input.
+    """
+    from simulations.lm.rl import build_model, resolve_device, run
+    from simulations.lm.tasks import get_task
+    from vespo_theory.provenance import run_metadata, write_sidecar
+
+    for name, v in (
+        ("--measure-prompts", measure_prompts),
+        ("--samples-per-prompt", samples_per_prompt),
+        ("--max-new-tokens", max_new_tokens),
+    ):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if cfg.model is not None and later_model is None:
+        raise ValueError("--measure with --model needs --later-model (the later version)")
+    if cfg.model is None and later_model is not None:
+        raise ValueError("--later-model is for HF checkpoints; give --model too")
+    t0 = time.time()
+    dev = resolve_device(device)
+    out = Path(out_dir)
+    task = get_task(cfg.task)
+    previous_threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # as in the RL runs: numbers independent of the core count
+    try:
+        if cfg.model is not None:
+            from simulations.lm.hf import load_hf
+
+            early, tok = load_hf(cfg.model, dev)
+            later, _ = load_hf(later_model, dev)
+            max_new = max_new_tokens or 256
+        else:
+            early, tok = build_model(cfg, dev, progress=progress, cache_dir=cache_dir)
+            run(cfg, out / "train", device=str(dev), progress=progress, cache_dir=cache_dir)
+            later, _ = build_model(cfg, dev, progress=False, cache_dir=cache_dir)
+            ck = torch.load(out / "train" / "checkpoint.pt", map_location=dev, weights_only=False)
+            later.load_state_dict(ck["model"])
+            max_new = max_new_tokens or task.max_response_len()
+        prompts = task.sample(np.random.default_rng([cfg.seed, 5]), measure_prompts)
+        gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+        rows, _, _ = measure_log_w(
+            early,
+            later,
+            tok,
+            prompts,
+            samples_per_prompt=samples_per_prompt,
+            max_new_tokens=max_new,
+            generator=gen,
+            device=dev,
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "measure.csv"
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=MEASURE_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, csv_path)
+    from dataclasses import asdict
+
+    from simulations.lm.rl import RL_RECIPE
+    from simulations.lm.sft import code_identity
+
+    meta = run_metadata(
+        {
+            "mode": "measure",
+            "run": asdict(cfg),
+            "later_model": later_model,
+            "max_new_tokens": max_new,
+            "measure_prompts": measure_prompts,
+            "samples_per_prompt": samples_per_prompt,
+        },
+        seed=cfg.seed,
+        device=dev,
+    )
+    meta["code"] = code_identity(rl_recipe=RL_RECIPE)
+    sidecar = write_sidecar(out / "measure.json", meta, wall_time=time.time() - t0)
+    return {"rows": rows, "csv": csv_path, "sidecar": sidecar, "max_new_tokens": max_new}

@@ -48,11 +48,37 @@ import numpy as np
 import torch
 
 from simulations.lm.sampling import Rollout, generate, parse_mismatch, sequence_log_probs
-from simulations.lm.sft import SFTConfig, encode_prompts, evaluate, load_or_train_sft
+from simulations.lm.sft import (
+    SFT_RECIPE,
+    SFTConfig,
+    code_identity,
+    encode_prompts,
+    evaluate,
+    load_or_train_sft,
+    torch_minor,
+)
 from simulations.lm.tasks import get_task
 from simulations.lm.tokenizer import CharTokenizer
+from vespo_theory.losses import AGG_MODES
 
-__all__ = ["COLUMNS", "LMRunConfig", "collapse_summary", "resolve_device", "run"]
+__all__ = [
+    "COLUMNS",
+    "LOSS_AGG_MODES",
+    "RL_RECIPE",
+    "LMRunConfig",
+    "build_model",
+    "collapse_summary",
+    "resolve_device",
+    "run",
+    "run_key",
+]
+
+# The version of the RL training recipe (``_run`` and its helpers below: sampling, advantages,
+# the optimizer, RNG streams, the evaluation, the metrics). BUMP IT with every change that can
+# change a run's numbers for the same LMRunConfig: it keys the cached sweep runs (``run_key``)
+# and is stored in every checkpoint, so that a run of older code is neither reused nor resumed.
+# The warm start has its own, simulations.lm.sft.SFT_RECIPE.
+RL_RECIPE = 1
 
 COLUMNS = [
     "step",
@@ -84,12 +110,7 @@ COLUMNS = [
     "coef_neg_mean",
 ]
 
-LOSS_AGG_MODES = (
-    "token-mean",
-    "seq-mean-token-mean",
-    "seq-mean-token-sum",
-    "seq-mean-token-sum-norm",
-)
+LOSS_AGG_MODES = AGG_MODES  # the loss's own list (vespo_theory.losses): one list
 
 
 @dataclass(frozen=True)
@@ -315,8 +336,24 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _build(cfg: LMRunConfig, device: torch.device, progress: bool, cache_dir=None):
-    """(model, tokenizer) on ``device``: the warm-started built-in model or a HF checkpoint."""
+def _recipe() -> dict:
+    """What a run's numbers depend on besides its config: both recipes and torch major.minor."""
+    return {"sft_recipe": SFT_RECIPE, "rl_recipe": RL_RECIPE, "torch": torch_minor()}
+
+
+def run_key(cfg: LMRunConfig) -> str:
+    """The cache key of a run of ``cfg`` (sweep cells keep their runs under it): the config plus
+    the recipe versions and torch's major.minor, so code that changes the numbers changes the
+    key."""
+    from vespo_theory.provenance import config_hash
+
+    return config_hash({"run": asdict(cfg), **_recipe()})
+
+
+def build_model(cfg: LMRunConfig, device: torch.device, progress: bool = False, cache_dir=None):
+    """(model, tokenizer) on ``device``: the warm-started built-in model (from the warm-start
+    cache in ``cache_dir``, see :func:`simulations.lm.sft.load_or_train_sft`) or a HF
+    checkpoint (``cfg.model``)."""
     if cfg.model is not None:
         from simulations.lm.hf import load_hf
 
@@ -342,8 +379,9 @@ def run(
     """Run (or resume) ``cfg`` into ``out_dir``; returns the summary dict.
 
     ``max_rollouts`` stops after that many rollout batches of this call (as an interruption
-    would, right after a checkpoint); calling ``run`` again resumes. ``cache_dir`` holds the
-    warm-start checkpoints (default ``outputs/cache/lm_sft``). On CPU the run uses
+    would, right after a checkpoint); calling ``run`` again resumes (refused when the checkpoint
+    was written by another recipe version or torch minor version). ``cache_dir`` holds the
+    warm-start checkpoints (default :func:`vespo_theory.cache.cache_dir`). On CPU the run uses
     ``torch.use_deterministic_algorithms(True)`` and one thread; both settings are restored.
     """
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
@@ -384,7 +422,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     rule = get_rule(cfg.rule)
     loss_fn = get_loss(cfg.rule)
     engine = parse_mismatch(cfg.mismatch)
-    model, tok = _build(cfg, dev, progress, cache_dir)
+    model, tok = build_model(cfg, dev, progress, cache_dir)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     heldout = task.sample(np.random.default_rng([99, 0]), cfg.heldout_n)
@@ -396,6 +434,12 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        if ck.get("recipe") != _recipe():
+            raise ValueError(
+                f"--out {str(out)!r} holds a checkpoint of other code (recipe "
+                f"{ck.get('recipe')}, this code {_recipe()}): its numbers would mix both; "
+                "use a new --out directory"
+            )
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         snapshots = collections.OrderedDict(ck["snapshots"])
@@ -418,9 +462,16 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
 
     pbar = None
     if progress:
+        import sys
+
         from tqdm.auto import tqdm
 
-        pbar = tqdm(total=cfg.steps, initial=version, desc=f"{cfg.rule} N={cfg.staleness}")
+        pbar = tqdm(
+            total=cfg.steps,
+            initial=version,
+            desc=f"{cfg.rule} N={cfg.staleness}",
+            file=sys.stderr,
+        )
     eos, pad = tok.eos_id, tok.pad_id
     n_rollouts = 0
     while version < cfg.steps:
@@ -528,6 +579,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
             "nonfinite_step": nonfinite_step,
             "initial_heldout": initial,
             "wall_time": wall_before + time.time() - t_start,
+            "recipe": _recipe(),
         }
         tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
         torch.save(ck, tmp)
@@ -553,6 +605,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     meta = run_metadata(cfg_dict, seed=cfg.seed, device=dev)
     meta["summary"] = summary
+    meta["code"] = code_identity(rl_recipe=RL_RECIPE)
     write_sidecar(out / "metrics.json", meta, wall_time=wall_before + time.time() - t_start)
     return summary
 

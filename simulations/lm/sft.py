@@ -1,9 +1,13 @@
 """Supervised warm start: teacher-forced next-token training on reference answers.
 
-The result is cached under ``outputs/cache/lm_sft/<config hash>.pt`` (with a sidecar JSON), so
-every RL run of a comparison starts from the same weights and the warm start runs once. The
-number of steps is chosen so the model lands at a middling held-out success (RL has room both
-to improve and to collapse); see docs/lm.md for the figures.
+The result is cached under ``<cache dir>/lm_sft/<key>.pt`` (with a sidecar JSON; the cache dir
+is :func:`vespo_theory.cache.cache_dir`: ``--cache-dir``, ``$VESPO_CACHE_DIR``,
+``$XDG_CACHE_HOME/vespo-theory`` or ``~/.cache/vespo-theory``), so every RL run of a comparison
+starts from the same weights and the warm start runs once. The key (:func:`sft_cache_key`)
+holds everything that determines the weights: the config, the alphabet, the file format, the
+training recipe version ``SFT_RECIPE`` and torch's major.minor version. The number of steps is
+chosen so the model lands at a middling held-out success (RL has room both to improve and to
+collapse); see docs/lm.md for the figures.
 """
 
 from __future__ import annotations
@@ -21,11 +25,30 @@ from simulations.lm.model import GPT, GPTConfig, positions_from_mask
 from simulations.lm.sampling import generate, left_pad
 from simulations.lm.tasks import Task, get_task
 from simulations.lm.tokenizer import CharTokenizer
-from vespo_theory.provenance import config_hash, run_metadata, write_sidecar
+from vespo_theory.cache import cache_dir as resolve_cache_dir
+from vespo_theory.provenance import config_hash, git_sha, run_metadata, write_sidecar
 
-__all__ = ["SFTConfig", "evaluate", "load_or_train_sft", "make_model", "train_sft"]
+__all__ = [
+    "SFT_RECIPE",
+    "SFTConfig",
+    "code_identity",
+    "evaluate",
+    "load_or_train_sft",
+    "make_model",
+    "sft_cache_key",
+    "torch_minor",
+    "train_sft",
+]
 
-DEFAULT_CACHE = Path("outputs/cache/lm_sft")
+# The version of the warm-start training recipe. BUMP IT with every change that can change the
+# trained weights for the same SFTConfig: make_model / model.py (layout, init), _batch, the
+# loss, the optimizer, the RNG streams, the determinism and thread settings of train_sft (the
+# change to one deterministic thread changed the weights; a cache keyed without this number
+# then served the old weights under the old key). It is part of the cache key.
+# 1: before the single-threaded deterministic warm start; 2: since.
+SFT_RECIPE = 2
+
+_SFT_FORMAT = 1  # the layout of the cached file (a state_dict of GPT)
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,48 @@ class SFTConfig:
                 raise ValueError(f"SFTConfig.{name} must be an integer >= 0, got {v!r}")
         if not self.lr > 0:
             raise ValueError(f"SFTConfig.lr must be > 0, got {self.lr!r}")
+
+
+def torch_minor() -> str:
+    """torch's ``major.minor`` (``"2.13"``): float kernels, and so trained weights, may change
+    between minor versions; patch releases are taken not to."""
+    return ".".join(torch.__version__.split("+")[0].split(".")[:2])
+
+
+def code_identity(**recipes: int) -> dict:
+    """Which code made an artefact: git SHA, ``sft_recipe`` (plus ``recipes``, e.g. the RL
+    loop's), the vespo-theory package version and the torch version."""
+    from importlib import metadata
+
+    try:
+        pkg = metadata.version("vespo-theory")
+    except metadata.PackageNotFoundError:  # a checkout on sys.path, never installed
+        pkg = None
+    return {
+        "git_sha": git_sha(),
+        "sft_recipe": SFT_RECIPE,
+        **recipes,
+        "vespo_theory": pkg,
+        "torch": torch.__version__,
+    }
+
+
+def sft_cache_key(cfg: SFTConfig) -> tuple[str, dict]:
+    """(key, the dict hashed into it) of the warm start of ``cfg``.
+
+    The dict holds everything that determines the weights: the config, the tokenizer's alphabet,
+    the file format, the recipe version ``SFT_RECIPE`` and torch's major.minor (the weights are
+    trained on CPU, so the device is not part of it).
+    """
+    key_cfg = {
+        "kind": "lm_sft",
+        "chars": CharTokenizer().chars,
+        "format": _SFT_FORMAT,
+        "recipe": SFT_RECIPE,
+        "torch": torch_minor(),
+        **asdict(cfg),
+    }
+    return config_hash(key_cfg), key_cfg
 
 
 def make_model(cfg: SFTConfig, tok: CharTokenizer, task: Task) -> GPT:
@@ -103,6 +168,8 @@ def train_sft(cfg: SFTConfig, device="cpu", progress: bool = False) -> GPT:
 
     Runs under ``torch.use_deterministic_algorithms(True)`` and one CPU thread (both restored
     afterwards): the weights must not depend on the caller's settings or the core count.
+    Any change here or in ``_train_sft`` / ``make_model`` that changes the weights must bump
+    ``SFT_RECIPE`` (the cache key), or cached warm starts of the old code are served as new.
     """
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
@@ -115,6 +182,7 @@ def train_sft(cfg: SFTConfig, device="cpu", progress: bool = False) -> GPT:
 
 
 def _train_sft(cfg: SFTConfig, device, progress: bool) -> GPT:
+    # training code of the warm start: a change that alters the weights bumps SFT_RECIPE
     task, tok = get_task(cfg.task), CharTokenizer()
     torch.manual_seed(cfg.seed)
     model = make_model(cfg, tok, task).to(device)
@@ -122,9 +190,11 @@ def _train_sft(cfg: SFTConfig, device, progress: bool) -> GPT:
     rng = np.random.default_rng([cfg.seed, 7])
     it = range(cfg.steps)
     if progress:
+        import sys
+
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc=f"sft {cfg.task}", leave=False)
+        it = tqdm(it, desc=f"sft {cfg.task}", leave=False, file=sys.stderr)
     for _ in it:
         ids, attn, lmask = _batch(task, tok, task.sample(rng, cfg.batch_size), device)
         logits, _ = model(ids[:, :-1], attn[:, :-1], positions_from_mask(attn[:, :-1]))
@@ -143,14 +213,16 @@ def _train_sft(cfg: SFTConfig, device, progress: bool) -> GPT:
 def load_or_train_sft(
     cfg: SFTConfig, device="cpu", cache_dir: str | Path | None = None, progress: bool = False
 ) -> GPT:
-    """The warm-start model for ``cfg``: loaded from the cache, or trained and cached (CPU)."""
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
+    """The warm-start model for ``cfg``: loaded from the cache, or trained and cached (CPU).
+
+    The file is ``<cache>/lm_sft/<sft_cache_key>.pt``, ``<cache>`` from
+    :func:`vespo_theory.cache.cache_dir` (``cache_dir`` if given). Its sidecar JSON holds the
+    key's fields, the greedy held-out success on 256 prompts and ``code`` (:func:`code_identity`).
+    """
+    sft_dir = resolve_cache_dir(cache_dir) / "lm_sft"
     task, tok = get_task(cfg.task), CharTokenizer()
-    # the key also holds the alphabet and a format version: a cached file never meets a
-    # tokenizer or model layout it was not trained for
-    key_cfg = {"kind": "lm_sft", "chars": tok.chars, "format": 1, **asdict(cfg)}
-    key = config_hash(key_cfg)
-    path = cache_dir / f"{key}.pt"
+    key, key_cfg = sft_cache_key(cfg)
+    path = sft_dir / f"{key}.pt"
     if path.exists():
         model = make_model(cfg, tok, task)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -158,12 +230,13 @@ def load_or_train_sft(
     t0 = time.time()
     # Trained on CPU so that the cached weights do not depend on the device of the first run.
     model = train_sft(cfg, device="cpu", progress=progress)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    sft_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # parallel cells: own temp file
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
     heldout = task.sample(np.random.default_rng([cfg.seed, 99]), 256)
     meta = run_metadata(key_cfg, seed=cfg.seed, device="cpu")
     meta["heldout_success"] = evaluate(model, task, tok, heldout, "cpu")
+    meta["code"] = code_identity()
     write_sidecar(path.with_suffix(".json"), meta, wall_time=time.time() - t0)
     return model.to(device)
