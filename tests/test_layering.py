@@ -1,4 +1,4 @@
-"""The layering rules (README, Layout), checked in a fresh interpreter with the heavy packages blocked.
+"""The layering rules (README, Layout), checked in a fresh interpreter with heavy packages blocked.
 
 Setting ``sys.modules[name] = None`` makes ``import name`` raise ImportError, which is what a
 machine without torch / matplotlib would do.

@@ -44,7 +44,7 @@ def test_limit_from_environment_and_default(monkeypatch):
 
 
 def test_format_count_huge_int():
-    # 32000^4096 = 10^(4096 log10 32000) = 10^18453.094 = 1.24e18453: formatted through log10, no overflow
+    # 32000^4096 = 10^(4096 log10 32000) = 10^18453.094 = 1.24e18453: through log10, no overflow
     assert format_count(32000**4096) == "1.24e+18453"
     assert format_count(1_048_576) == "1.05e+06"
 
