@@ -132,15 +132,12 @@ def test_surrogate_records_start_with_the_catalogue_statement(surrogate_records)
         assert r.statement.startswith(claims.statement(cid)), (cid, r.statement)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vespo_theory/derivations/surrogates.py (owned by the rules/losses split) still "
-    "appends the surrogate's formula to its statement; it belongs in detail. Flips to XPASS, "
-    "i.e. fails, once fixed: then drop this marker.",
-)
 def test_surrogate_records_use_exactly_the_catalogue_statement(surrogate_records):
+    # the stated formula of f is evidence of this check: it lives in detail, not the statement
     for cid, r in surrogate_records.items():
         assert r.statement == claims.statement(cid), cid
+        assert r.assumptions.startswith(claims.assumptions(cid)), cid
+        assert "; f = " in r.detail, cid
 
 
 # ----------------------------------------------------------------------------- falsify

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from vespo_theory._arrays import as_float_array, check_nan, is_torch
+from vespo_theory.array_ops import as_float_array, check_nan, is_torch
 
 __all__ = ["kish_ess", "kish_ess_from_log_weights", "log_kish_ess", "psis_khat"]
 

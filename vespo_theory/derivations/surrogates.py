@@ -26,7 +26,8 @@ import math
 import numpy as np
 import sympy as sp
 
-from vespo_theory.derivations import CheckRecord, register
+from vespo_theory.claims import statement as claim_statement
+from vespo_theory.derivations import CheckRecord, register, with_premises
 from vespo_theory.rules import available, get_rule
 from vespo_theory.surrogate_forms import symbols
 
@@ -110,14 +111,15 @@ def check_surrogate(name: str, params=None, wrong_premise: bool = False) -> Chec
         f"coefficient inside each piece (rtol {rtol})"
         if not problems
         else "; ".join(problems)
-    )
+    ) + f"; f = {f_text}"
     return CheckRecord(
         id=f"F-{name}",
-        statement=f"surrogate of rule {name}: W f'(W) = phi(W) with f = {f_text}",
-        assumptions=(
-            f"W > 0; T = 1 (one token) except GSPO (symbolic T); parameters {params}"
+        statement=claim_statement(f"F-{name}"),
+        assumptions=with_premises(
+            f"F-{name}",
+            f"parameters {params}"
             + ("; VESPO also with symbolic k, lam > 0" if name == "vespo" else "")
-            + ("; WRONG PREMISE: f + W^2/10" if wrong_premise else "")
+            + ("; WRONG PREMISE: f + W^2/10" if wrong_premise else ""),
         ),
         method="symbolic+numeric",
         status=status,
