@@ -42,7 +42,7 @@ def test_M_is_the_sup_of_the_kernel(k, lam):
 
 
 def test_reference_bounds():
-    # THEORY.md quotes 4 decimals: half a unit of the last digit.
+    # the paper quotes 4 decimals (arXiv 2602.10693 Prop. C.1): half a unit of the last digit.
     assert phi_max(2, 3) == pytest.approx(1.2081, abs=5e-5)
     assert phi_max(3, 2) == pytest.approx(1.2416, abs=5e-5)
     b = kernel_bound(2, 3)

@@ -88,14 +88,14 @@ def test_f_is_anchored_and_matches_the_primitive_of_phi(fast_data):
     )
 
 
-def test_reference_numbers_of_theory_md(fast_data):
-    """THEORY.md: phi(0.5) = 1.120, phi(2) = 0.199 for (2,3); 0.340 and 1.083 for (3,2)."""
+def test_reference_numbers(fast_data):
+    """Hand values: phi(0.5) = 1.120, phi(2) = 0.199 for (2,3); 0.340 and 1.083 for (3,2)."""
     w = fast_data["w"]
 
     def at(x, sign):
         return fast_data["phi"]["vespo"][sign][int(np.argmin(np.abs(w - x)))]
 
-    # both 0.5 and 2 are grid points (step 0.02); THEORY.md rounds to 3 decimals
+    # both 0.5 and 2 are grid points (step 0.02); the reference is rounded to 3 decimals
     assert at(0.5, "pos") == pytest.approx(1.120, abs=5e-4)
     assert at(2.0, "pos") == pytest.approx(0.199, abs=5e-4)
     assert at(0.5, "neg") == pytest.approx(0.340, abs=5e-4)

@@ -235,8 +235,9 @@ def test_phi_signed_non_representable_params_keep_float64():
     np.testing.assert_allclose(got, want, rtol=8 * EPS64)  # float32 rounding of k would be ~1e-8
 
 
-def test_reference_numbers_of_theory():
-    # THEORY.md quotes 3 decimals (phi) and 4 decimals (M): agreement to half a unit there.
+def test_reference_numbers():
+    # reference values quoted to 3 decimals (phi: 0.25 e^1.5 = 1.1204, 4 e^-3 = 0.1991,
+    # 0.125 e = 0.3398, 8 e^-2 = 1.0827) and 4 (M, the paper's Prop. C.1): half a unit there.
     assert float(phi(math.log(0.5), 2, 3)) == pytest.approx(1.120, abs=5e-4)
     assert float(phi(math.log(2.0), 2, 3)) == pytest.approx(0.199, abs=5e-4)
     assert float(phi(math.log(0.5), 3, 2)) == pytest.approx(0.340, abs=5e-4)
@@ -246,15 +247,15 @@ def test_reference_numbers_of_theory():
     assert float(phi(0.0, 2, 3)) == 1.0 and float(phi(0.0, 3, 2)) == 1.0
 
 
-def test_lognormal_expectations_of_theory():
+def test_lognormal_expectations():
     # E[phi(W)] under log W ~ N(-1/2, 1) by Gauss-Hermite quadrature (80 nodes: the integrand is
-    # entire, so the quadrature error is far below the 3-decimal rounding of THEORY.md's numbers).
+    # entire, so the quadrature error is far below the 3-decimal rounding of the quoted numbers).
     nodes, weights = np.polynomial.hermite_e.hermegauss(80)
     log_w = -0.5 + nodes
     w = weights / weights.sum()
-    # The values are 0.70448 and 0.50450 (scipy.integrate.quad agrees to 1e-10); THEORY.md's
-    # "≈ 0.705" and "≈ 0.505" are these rounded to 4 decimals (0.7045, 0.5045) and then half-up
-    # to 3, so the reference tolerance is 1e-3 (one unit of the quoted last digit).
+    # The values are 0.70448 and 0.50450 (scipy.integrate.quad agrees to 1e-10); the often
+    # quoted "≈ 0.705" and "≈ 0.505" are these rounded to 4 decimals (0.7045, 0.5045) and then
+    # half-up to 3, so the reference tolerance is 1e-3 (one unit of the quoted last digit).
     e_pos, e_neg = float(w @ phi(log_w, 2, 3)), float(w @ phi(log_w, 3, 2))
     assert e_pos == pytest.approx(0.705, abs=1e-3) and e_pos == pytest.approx(0.7045, abs=5e-5)
     assert e_neg == pytest.approx(0.505, abs=1e-3) and e_neg == pytest.approx(0.5045, abs=5e-5)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("none", "entangled", "decoupled")
 
 # The documented on-policy coefficient (all token ratios 1) per rule, written here by hand from
-# THEORY.md §4 (SAPO, GSPO and GMPO put a per-sequence token mean, 1/T, on every token).
+# docs/rules.md (SAPO, GSPO and GMPO put a per-sequence token mean, 1/T, on every token).
 ON_POLICY = {
     "is": "1",
     "reinforce": "1",

@@ -1,6 +1,6 @@
 """The one catalogue of claims: claim ID -> statement, assumptions, kind.
 
-VESPO's theory (arXiv 2602.10693; THEORY.md §3-§4 of this project) is a list of claims. Two
+VESPO's theory (arXiv 2602.10693, and what this project derives from it) is a list of claims. Two
 layers attach *evidence* to them and neither owns the text of a claim:
 
 * :mod:`vespo_theory.derivations` derives a claim from premises with SymPy (``vespo derive``);
@@ -50,7 +50,7 @@ class ClaimSpec:
     statement: str
     assumptions: str
     kind: str = "stated"
-    source: str = "THEORY.md §3"
+    source: str = "derived here from arXiv 2602.10693"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -147,19 +147,19 @@ _ENTRIES: list[ClaimSpec] = [
         "If log W ~ N(-s2/2, s2), E[W^a] = exp(s2 a(a-1)/2); median W = e^(-s2/2) -> 0",
         "log W Gaussian with variance s2 > 0; a real",
     ),
-    # ---------------------------------------------------------------- unbiasedness (THEORY.md §4)
+    # ---------------------------------------------------------------- unbiasedness
     ClaimSpec(
         "U1",
         "sequence IS (coefficient W) is unbiased",
         "supp pi ⊆ supp mu; any autoregressive model, fixed or random length",
-        source="THEORY.md §4",
+        source="importance sampling (Precup, Sutton and Singh 2000, ICML), derived here",
     ),
     ClaimSpec(
         "U2",
         "per-decision IS (coefficient prod_{s<=t} r_s) is unbiased, for context-free policies "
         "of fixed length",
         "context-free policies, fixed length, additive (mean token) reward as the advantage",
-        source="THEORY.md §4",
+        source="importance sampling (Precup, Sutton and Singh 2000, ICML), derived here",
     ),
     # ---------------------------------------------------------------- relaxed (false) beliefs
     ClaimSpec(
@@ -197,7 +197,8 @@ _ENTRIES: list[ClaimSpec] = [
         "per-decision IS is unbiased for any autoregressive policy with a sequence advantage",
         "any autoregressive model (Markov or prefix-dependent, random length); A sequence-level",
         kind="relaxed",
-        source="found by vespo falsify (THEORY.md §4 states it without a condition)",
+        source="found by vespo falsify (per-decision IS is often called unbiased without "
+        "this condition)",
     ),
 ]
 
@@ -223,7 +224,7 @@ _ENTRIES += [
         f"surrogate of rule {name}: W f'(W) = phi(W)",
         "W > 0; f continuous; phi is the registry's coefficient (vespo_theory.rules); T = 1 "
         "(one token) except GSPO (symbolic T)",
-        source="THEORY.md §1, §4",
+        source="arXiv 2602.10693 Eq. 4 (phi = W f'(W)); each rule's paper in docs/rules.md",
     )
     for name in SURROGATE_RULE_NAMES
 ]

@@ -6,7 +6,7 @@ The registry (:mod:`vespo_theory.rules`) validates inputs, masks and casts; thes
 compute. Notation: r_t = pi_theta / mu of token t, W = prod_t r_t over the valid tokens,
 T = number of valid tokens, s = W^(1/T), A the sequence advantage (only its sign is used). The
 coefficient c is the seq-mean-token-sum convention: one sequence's gradient is
-A sum_t c_t grad log pi(y_t) (THEORY.md §4; GSPO, GMPO and SAPO carry their 1/T in c).
+A sum_t c_t grad log pi(y_t) (docs/rules.md; GSPO, GMPO and SAPO carry their 1/T in c).
 
 Two signatures (``clipped`` is a bool array, True where the rule clipped, masked or saturated,
 or None for a rule that never does):

@@ -1,4 +1,4 @@
-r"""Weight diagnostics: Kish effective sample size in log space and the PSIS k-hat (THEORY.md §6).
+r"""Weight diagnostics: Kish effective sample size in log space and the PSIS k-hat.
 
 Array type in = out (NumPy or torch); reductions over the last axis.
 
@@ -147,7 +147,7 @@ def psis_khat(log_w: Any) -> float:
 
     Fits a generalized Pareto distribution to the largest ``M = ceil(min(0.2 n, 3 sqrt(n)))``
     weights (exceedances over the (M+1)-th largest) with the Zhang & Stephens (2009) estimator,
-    as PSIS does (Vehtari et al. 2024, JMLR 25(72)). Reading (THEORY.md §6): k-hat < 0.5 finite
+    as PSIS does (Vehtari et al. 2024, JMLR 25(72)). Reading: k-hat < 0.5 finite
     variance; 0.5-0.7 finite mean, slow convergence; > 0.7 the IS estimate is unreliable.
     The weights enter only through ``log_w`` (shifted by its maximum), so any size is fine.
 

@@ -1,7 +1,8 @@
 """The one place where VESPO's sign-dependent kernel parameters and their defaults live.
 
 The reference code (FloyedShen/VESPO ``recipe/vespo/code/core_algos.py``) and TRL's port use
-(k, lam) = (2, 3) for sequences with advantage A >= 0 and (3, 2) for A < 0; see THEORY.md §2.
+(k, lam) = (2, 3) for sequences with advantage A >= 0 and (3, 2) for A < 0 (arXiv 2602.10693
+§3.3).
 """
 
 from __future__ import annotations

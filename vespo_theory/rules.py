@@ -1,6 +1,6 @@
 r"""The registry of reshaping rules, each defined once by its effective coefficient on grad log pi.
 
-THEORY.md §4. A rule maps the token log-ratios ``tok_log_ratio = log pi_theta - log mu`` of a
+docs/rules.md. A rule maps the token log-ratios ``tok_log_ratio = log pi_theta - log mu`` of a
 batch of sequences ([B, T]), the response mask and the sequence advantage ``adv`` ([B]) to the
 coefficient ``c[b, t]`` such that one sequence's gradient estimate is
 

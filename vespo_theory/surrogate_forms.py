@@ -1,10 +1,10 @@
 """The closed-form surrogates f of the reshaping rules, stated once (SymPy), with their evaluation.
 
 For a rule whose gradient is ``phi(W) A grad log pi`` (one token, T = 1, W = r), a surrogate is a
-function f with W f'(W) = phi(W): maximising ``f(W) A`` gives that gradient (THEORY.md §1). Each
-statement here is piecewise: ``[(f, phi, lo, hi), ...]`` on ``lo < W < hi`` in the SymPy symbol
-:data:`W`. f is defined up to an additive constant; the constants make f continuous with
-``f(W) = W`` on the unclipped IS piece (``log W`` for REINFORCE, f(0) = 0 for VESPO).
+function f with W f'(W) = phi(W): maximising ``f(W) A`` gives that gradient (arXiv 2602.10693
+Eq. 4). Each statement here is piecewise: ``[(f, phi, lo, hi), ...]`` on ``lo < W < hi`` in the
+SymPy symbol :data:`W`. f is defined up to an additive constant; the constants make f continuous
+with ``f(W) = W`` on the unclipped IS piece (``log W`` for REINFORCE, f(0) = 0 for VESPO).
 
 This module sits below both users and imports neither: the registry (:mod:`vespo_theory.rules`)
 names each rule's surrogate statement in its entry (the one list of rules with a surrogate) and

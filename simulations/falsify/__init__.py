@@ -1,4 +1,6 @@
-"""Property-based search for violations of the claims of THEORY.md (``vespo falsify``).
+"""Property-based search for violations of the catalogued claims (``vespo falsify``).
+
+The claims and their statements: :mod:`vespo_theory.claims` (docs/claims.md).
 
 * :mod:`~simulations.falsify.strategies` - hypothesis strategies of valid instances (also used
   by ``tests/properties``);

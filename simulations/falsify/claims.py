@@ -1,8 +1,9 @@
-r"""The claims of THEORY.md §3 as searchable inequalities ``lhs <= rhs``, evaluated exactly.
+r"""The catalogued claims (vespo_theory.claims) as searchable inequalities ``lhs <= rhs``,
+evaluated exactly.
 
 Stated claims (must hold): B1, B2, B3, K3, K4, L1, L2, M1, M2, and U1, U2 (unbiasedness of
-sequence IS and per-decision IS, THEORY.md §4). Relaxed claims (false beliefs; the search must
-break them): R1-R5 of THEORY.md, and R6 (per-decision IS with a sequence-level advantage, found
+sequence IS and per-decision IS). Relaxed claims (false beliefs; the search must
+break them): R1-R5, and R6 (per-decision IS with a sequence-level advantage, found
 here). Every evaluator is exact:
 
 * finite supports (B1, B2, B3, K3, K4, L2, R2, R3): sums over the support in NumPy float64 (and
@@ -715,7 +716,7 @@ _add(
         "U2",
         "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
         "context-free tabular pairs, fixed length T <= 4, A = mean token reward (additive); "
-        "THEORY.md §4 says 'unbiased' without a condition: R6 shows the condition is needed",
+        "per-decision IS is often called 'unbiased' without a condition: R6 shows it is needed",
         "a violation would mean the registry's per-decision coefficient is not the prefix product",
         lambda: _with_reward(S.ar_model(kinds=("context-free",), end_token=False, max_T=4)),
         _u2,
@@ -791,7 +792,7 @@ _add(
         "R6",
         "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
         "tabular autoregressive pairs of every kind, fixed or random length, A = mean token "
-        "reward (a sequence-level advantage, as in GRPO); exact enumeration. Not in THEORY.md's "
+        "reward (a sequence-level advantage, as in GRPO); exact enumeration. Not in the usual "
         "list: found by this search, since §4 calls per-decision IS unbiased unconditionally",
         "token t's weight rho_{1:t} corrects y_1..y_t, but A also depends on y_{t+1}.. drawn from "
         "mu: unbiased only when E_mu[A | y_<=t] - E_pi[A | y_<=t] does not depend on y_t "

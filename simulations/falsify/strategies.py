@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the instances the claims of THEORY.md talk about.
+"""Hypothesis strategies for the instances the catalogued claims talk about.
 
 Every strategy returns plain JSON-able dicts or lists (floats, ints, lists), so that an instance
 hypothesis finds can be printed, stored and replayed exactly (JSON round-trips float64).

@@ -1,4 +1,5 @@
-"""Property tests of the stated claims of THEORY.md §3 (hypothesis, ``ci``/``dev`` profiles).
+"""Property tests of the stated claims of the catalogue (vespo_theory.claims); hypothesis,
+``ci``/``dev`` profiles.
 
 Each test draws instances from the strategies of :mod:`simulations.falsify.strategies` (the same
 ones ``vespo falsify`` searches with) and asserts every inequality ``lhs <= rhs`` of the claim's

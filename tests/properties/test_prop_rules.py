@@ -1,4 +1,4 @@
-"""Property tests of the registry's rules (vespo_theory.rules) against THEORY.md §4's claims:
+"""Property tests of the registry's rules (vespo_theory.rules) against the claims of docs/rules.md:
 bounded coefficients for VESPO and SAPO, unbiasedness of sequence IS and per-decision IS."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One derivation per claim of THEORY.md §3 (Q1-Q3, K1-K4, B1, B2, M1-M3).
+"""One derivation per claim of the catalogue (vespo_theory.claims) (Q1-Q3, K1-K4, B1, B2, M1-M3).
 
 Each check derives its result from premises with SymPy (symbols carry assumptions; the symbol for
 lambda is ``lam``) and compares the derived object with the claim. Every check takes keyword-only
@@ -383,7 +383,8 @@ def check_k3(*, kernel=None, claimed_M=None, claimed_argmax=None) -> CheckRecord
         num = {
             kl: (float(M.subs({k: kl[0], lam: kl[1]})), phi_max(*kl), v) for kl, v in ref.items()
         }
-        # THEORY.md quotes M to 4 decimals, so the reference agrees to 5e-5; phi_max and the
+        # the paper quotes M to 4 decimals (arXiv 2602.10693 Prop. C.1: 1.2081, 1.2416), so the
+        # reference agrees to 5e-5; phi_max and the
         # derived M are both float64 evaluations of one formula: rel. agreement to 1e-12.
         ok_num = all(abs(d - pm) <= 1e-12 * pm and abs(d - r) <= 5e-5 for d, pm, r in num.values())
         ok = ok_arg and ok_M and concave and lim0 == 0 and liminf == 0 and ok_num
@@ -391,7 +392,7 @@ def check_k3(*, kernel=None, claimed_M=None, claimed_argmax=None) -> CheckRecord
             f"; d2 log phi/dW2 = {conc} (negative: {concave}); M = phi(W*) = {M}; claimed "
             f"argmax {c_argmax} ({ok_arg}), claimed M {c_M} ({ok_M}); phi(0+) = {lim0}, "
             f"phi(oo) = {liminf}; M(2,3) = {num[(2, 3)][0]:.6f}, M(3,2) = {num[(3, 2)][0]:.6f}, "
-            f"agrees with bounds.phi_max and THEORY.md: {ok_num}"
+            f"agrees with bounds.phi_max and the paper: {ok_num}"
         )
     return _record(
         "K3",
