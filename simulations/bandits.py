@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.config import BanditConfig
+from simulations.config import DEFAULT_N_MC, BanditConfig, resolve_rules
 from simulations.estimators import rule_results, score_moments, weight_summary
 from simulations.montecarlo import sample_sequences
+from simulations.runners import mc_bytes
 from simulations.tabular import SequenceBatch, enumerate_sequences, model_from_probs
-from vespo_theory.rules import available, get_rule
+from vespo_theory.resources import check_memory
 
 __all__ = ["bandit_model", "exact_gradient", "simulate_bandit"]
 
@@ -40,28 +41,36 @@ def _adv(cfg: BanditConfig, batch: SequenceBatch) -> np.ndarray:
 
 
 def simulate_bandit(
-    cfg: BanditConfig, rules: list[str] | None = None, *, n_mc: int = 100_000
+    cfg: BanditConfig, rules=None, *, n_mc: int = DEFAULT_N_MC, progress=None
 ) -> dict:
     """Exact (enumeration over the K arms) and Monte Carlo statistics for every rule.
 
-    Returns ``{"config", "true_grad", "exact": [records + "mean", "cov"], "mc": [records + se],
+    ``rules``: Rule objects (names are resolved here once; None = every rule). Returns
+    ``{"config", "true_grad", "exact": [records + "mean", "cov"], "mc": [records + se],
     "summary"}``; the records carry the keys of ``vespo simulate --json``.
     """
-    rules = list(available()) if rules is None else list(rules)
-    for r in rules:
-        get_rule(r)
+    rules = resolve_rules(rules)
+    say = progress if progress is not None else (lambda _text: None)
     model = bandit_model(cfg)
+    K = model.V
+    # the K x K covariance per rule and the Monte Carlo batch (T = 1)
+    check_memory(
+        mc_bytes(n_mc, 1) + 8 * K * K * 4,
+        f"a bandit with K = {K} arms and {n_mc} Monte Carlo draws",
+        "lower --n-mc or the number of arms",
+    )
     g = exact_gradient(cfg)
     batch = enumerate_sequences(model)
     adv = _adv(cfg, batch)
     exact = rule_results(model, batch, adv, rules, g, "enumeration", seed=cfg.seed)
-    for rec in exact:
-        coef = np.asarray(get_rule(rec["rule"]).coefficient(batch.tok_log_ratio, batch.mask, adv))
+    for rule, rec in zip(rules, exact):
+        coef = np.asarray(rule.coefficient(batch.tok_log_ratio, batch.mask, adv))
         mom = score_moments(model, batch, coef, adv, full_cov=True)
         rec["mean"], rec["cov"] = mom["mean"], mom["cov"]
+    say("exact")
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2]))
     sample = sample_sequences(model, n_mc, rng)
-    mc = rule_results(model, sample, _adv(cfg, sample), rules, g, "mc", seed=cfg.seed)
+    mc = rule_results(model, sample, _adv(cfg, sample), rules, g, "mc", seed=cfg.seed, progress=say)
     return {
         "config": cfg.to_dict(),
         "true_grad": g,

@@ -16,7 +16,9 @@ returns one record per rule with the keys of ``vespo simulate --json``:
   sequence rules this is the coefficient itself (phi(W) for VESPO, W for IS, ``s/T`` for GSPO);
   for token rules it is their mean token coefficient;
 * ``ess`` = (E cbar)^2 / E[cbar^2], the per-sample Kish ESS fraction of the rule's weights (the
-  Kish ESS of n draws is about n times this); for IS it is the raw weights' 1/E[W^2];
+  Kish ESS of n draws is about n times this); for IS it is the raw weights' 1/E[W^2]. Computed
+  in log space (log cbar; log W itself for IS, log phi for VESPO), so weights that underflow
+  float64 (log W ~ -1e6 at V = 32000, T = 1e6) still give the right ratio, not 0;
 * ``khat`` = PSIS k-hat of the rule's sequence coefficients (of W for IS), from the Monte Carlo
   sample or, for the exact methods, from 10000 seeded draws of the exact distribution;
 * ``bound_M2``, ``bound_holds`` (VESPO only, None for other rules): M^2 with M = the largest
@@ -33,11 +35,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import logsumexp
 
 from simulations.tabular import ARModel, SequenceBatch
 from vespo_theory.bounds import phi_max
-from vespo_theory.diagnostics import kish_ess, psis_khat
-from vespo_theory.rules import get_rule
+from vespo_theory.diagnostics import kish_ess_from_log_weights, psis_khat
+from vespo_theory.kernels import log_phi_signed
+from vespo_theory.resources import check_memory
+from vespo_theory.rules import Rule
 
 __all__ = [
     "bound_checks",
@@ -45,6 +50,9 @@ __all__ = [
     "rule_results",
     "weight_summary",
     "true_gradient_from_batch",
+    "log_ess_fraction",
+    "rule_results_bytes",
+    "khat_or_none",
 ]
 
 RESULT_KEYS = (
@@ -64,6 +72,47 @@ N_KHAT = 10_000
 # Relative slack of the bound checks: sums of up to 1e6 float64 terms carry a relative
 # rounding error below n * eps ~ 2e-10; 1e-9 covers it, and nothing larger is forgiven.
 _BOUND_RTOL = 1e-9
+
+
+# Per-rule working arrays of rule_results, [n, T] float64 each: the coefficient, the rule's own
+# temporaries while computing it (its masked log-ratios, the sequence sum broadcast, the exp),
+# coef * adv in score_moments and the float mask of E||g||^2: 7 x 8 bytes per entry (checked
+# against tracemalloc's peak in tests/test_memory.py).
+RULE_BYTES_PER_ENTRY = 56
+
+
+def rule_results_bytes(n: int, T: int) -> int:
+    """Peak bytes :func:`rule_results` allocates beyond the batch itself (one rule at a time)."""
+    return n * T * RULE_BYTES_PER_ENTRY + 64 * n
+
+
+def log_ess_fraction(log_c: np.ndarray, w: np.ndarray | None) -> float:
+    """(E c)^2 / E[c^2] from log|c|, in log space.
+
+    ``w`` None: an i.i.d. sample, the Kish ESS / n (``vespo_theory.diagnostics``'
+    ``kish_ess_from_log_weights``). ``w`` given: exact probabilities, the population ratio
+    exp(2 LSE(log w + log c) - LSE(log w + 2 log c)) (not the Kish ESS of the products w c,
+    which would square the probabilities). 0 when every c is 0.
+    """
+    if w is None:
+        return kish_ess_from_log_weights(log_c) / log_c.size
+    with np.errstate(divide="ignore"):
+        lw = np.log(w)
+    if np.isneginf(log_c[w > 0]).all():
+        return 0.0
+    return float(np.exp(2 * logsumexp(lw + log_c) - logsumexp(lw + 2 * log_c)))
+
+
+def _log_cbar(rule: Rule, cbar: np.ndarray, seq_log_w: np.ndarray, adv: np.ndarray) -> np.ndarray:
+    """log |cbar| computed in log space where the rule's coefficient underflows: log W for IS,
+    log phi(W) for VESPO (seq_only rules: cbar is the coefficient itself); log|cbar| otherwise
+    (bounded rules: clipped ratios, their values do not underflow)."""
+    if rule.name == "is":
+        return seq_log_w.copy()
+    if rule.name == "vespo":
+        return np.asarray(log_phi_signed(seq_log_w, adv, rule.params), dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(np.abs(cbar))
 
 
 def _weights(batch: SequenceBatch) -> np.ndarray:
@@ -127,8 +176,9 @@ def score_moments(
     return out
 
 
-def _khat(log_vals: np.ndarray, w: np.ndarray | None, seed: int) -> float | None:
-    """PSIS k-hat of ``log_vals`` (a sample, or an exact distribution resampled N_KHAT times)."""
+def khat_or_none(log_vals: np.ndarray, w: np.ndarray | None = None, seed: int = 0) -> float | None:
+    """PSIS k-hat of ``log_vals`` (a sample, or an exact distribution resampled N_KHAT times);
+    None when there are < 20 finite values, the GPD fit fails (ties) or k-hat is not finite."""
     if w is not None:
         rng = np.random.default_rng(seed)
         log_vals = log_vals[rng.choice(log_vals.size, size=N_KHAT, p=w / w.sum())]
@@ -143,18 +193,22 @@ def _khat(log_vals: np.ndarray, w: np.ndarray | None, seed: int) -> float | None
 
 
 def weight_summary(batch: SequenceBatch, seed: int = 0) -> dict:
-    """Raw-weight statistics: E[W] (claim M1: = 1), log E[W^2], Kish ESS fraction, k-hat of W."""
+    """Raw-weight statistics: E[W] (claim M1: = 1), log E[W^2], Kish ESS fraction, k-hat of W.
+
+    All from log W in log space: weights that underflow float64 still give the right ESS.
+    """
     w = _weights(batch)
     lw = batch.seq_log_w
-    e_w = float(w @ np.exp(lw))
     with np.errstate(divide="ignore"):
-        log_e_w2 = float(np.log(w @ np.exp(2 * lw - 2 * lw.max())) + 2 * lw.max())
+        log_p = np.log(w)
+    log_e_w = float(logsumexp(log_p + lw))
+    log_e_w2 = float(logsumexp(log_p + 2 * lw))
     out = {
-        "E_W": e_w,
+        "E_W": math.exp(log_e_w) if log_e_w < 709 else math.inf,
         "log_E_W2": log_e_w2,
         "E_W2": math.exp(log_e_w2) if log_e_w2 < 709 else math.inf,
-        "ess_W": math.exp(2 * math.log(e_w) - log_e_w2) if e_w > 0 else 0.0,
-        "khat_W": _khat(lw, batch.weight, seed),
+        "ess_W": log_ess_fraction(lw, batch.weight),
+        "khat_W": khat_or_none(lw, batch.weight, seed),
     }
     if batch.weight is None:
         n = batch.n
@@ -225,13 +279,23 @@ def rule_results(
     model: ARModel,
     batch: SequenceBatch,
     adv: np.ndarray,
-    rules: list[str],
+    rules: list[Rule],
     true_grad: np.ndarray,
     method: str,
     *,
     seed: int = 0,
+    progress=None,
 ) -> list[dict]:
-    """One record per rule (keys ``RESULT_KEYS`` + ``bounds``, ``se`` for Monte Carlo)."""
+    """One record per rule (keys ``RESULT_KEYS`` + ``bounds``, ``se`` for Monte Carlo).
+
+    ``rules`` are :class:`~vespo_theory.rules.Rule` objects (resolved once by the caller);
+    ``progress`` (optional) is called with each rule's name after its record is done.
+    """
+    check_memory(
+        rule_results_bytes(batch.n, batch.tokens.shape[1]),
+        f"the per-rule arrays of {batch.n} sequences of length {batch.tokens.shape[1]}",
+        "lower --n-mc or --T (or --V / --T for enumeration)",
+    )
     w = _weights(batch)
     mc = batch.weight is None
     n = batch.n
@@ -239,8 +303,9 @@ def rule_results(
     g_norm = float(np.linalg.norm(true_grad))
     e_g2 = score_moments(model, batch, batch.mask.astype(np.float64), adv)["e2"]
     out = []
-    for name in rules:
-        rule = get_rule(name)
+    seq_log_w = batch.seq_log_w
+    for rule in rules:
+        name = rule.name
         coef = np.asarray(rule.coefficient(batch.tok_log_ratio, batch.mask, adv), dtype=np.float64)
         if not np.isfinite(coef).all():
             raise ValueError(f"rule {name} returned non-finite coefficients on this setting")
@@ -253,8 +318,7 @@ def rule_results(
         var_trace = var_plugin * n / (n - 1) if mc else var_plugin
         m_norm = float(np.linalg.norm(mean))
         cosine = float(mean @ true_grad / (m_norm * g_norm)) if m_norm > 0 and g_norm > 0 else None
-        with np.errstate(divide="ignore"):
-            log_cbar = np.log(np.abs(cbar))
+        log_cbar = _log_cbar(rule, cbar, seq_log_w, adv)
         rec = {
             "rule": name,
             "method": method,
@@ -264,12 +328,8 @@ def rule_results(
             "E_phi": E_phi,
             "E_phi2": E_phi2,
             # exact: the population Kish ratio; MC: the sample's Kish ESS / n (same estimand)
-            "ess": (
-                float(kish_ess(log_cbar)) / n
-                if mc
-                else (E_phi * E_phi / E_phi2 if E_phi2 > 0 else 0.0)
-            ),
-            "khat": _khat(log_cbar, batch.weight, seed),
+            "ess": log_ess_fraction(log_cbar, batch.weight),
+            "khat": khat_or_none(log_cbar, batch.weight, seed),
             "bound_M2": None,
             "bound_holds": None,
         }
@@ -285,4 +345,6 @@ def rule_results(
                 "E_phi2": float(np.std(cbar * cbar, ddof=1) / math.sqrt(n)),
             }
         out.append(rec)
+        if progress is not None:
+            progress(name)
     return out

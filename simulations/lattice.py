@@ -44,12 +44,19 @@ from scipy import fft as sp_fft
 from scipy.signal import fftconvolve
 from scipy.special import logsumexp
 
-from simulations.estimators import bound_checks
+from simulations.config import DEFAULT_GRID_POINTS, resolve_rules
+from simulations.estimators import bound_checks, khat_or_none
 from vespo_theory.bounds import phi_max
-from vespo_theory.diagnostics import psis_khat
-from vespo_theory.rules import get_rule
+from vespo_theory.resources import check_memory
 
-__all__ = ["TokenLattice", "token_lattice", "fold", "LatticeLaw", "lattice_results"]
+__all__ = [
+    "TokenLattice",
+    "token_lattice",
+    "fold",
+    "LatticeLaw",
+    "lattice_results",
+    "lattice_bytes",
+]
 
 EPS = float(np.finfo(np.float64).eps)
 N_KHAT = 10_000
@@ -82,7 +89,7 @@ def token_lattice(
     log_pi: np.ndarray,
     *,
     delta: float | None = None,
-    grid: int = 2049,
+    grid: int = DEFAULT_GRID_POINTS,
 ) -> TokenLattice:
     """Put the token log-ratios on a lattice.
 
@@ -255,12 +262,13 @@ def lattice_results(
     log_mu: np.ndarray,
     log_pi: np.ndarray,
     T: int,
-    rules: list[str],
+    rules,
     *,
     adv: float = 1.0,
     delta: float | None = None,
-    grid: int = 2049,
+    grid_points: int = DEFAULT_GRID_POINTS,
     seed: int = 0,
+    progress=None,
 ) -> tuple[list[dict], dict]:
     """Exact per-rule statistics for a context-free model of length T with constant advantage.
 
@@ -279,7 +287,13 @@ def lattice_results(
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T!r}")
     T = int(T)
-    lat = token_lattice(log_mu, log_pi, delta=delta, grid=grid)
+    rules = resolve_rules(rules)  # Rule objects pass through; names (library callers) resolve here
+    lat = token_lattice(log_mu, log_pi, delta=delta, grid=grid_points)
+    check_memory(
+        lattice_bytes(T, lat.width),
+        f"the lattice law of log W at T = {T} ({T * (lat.width - 1) + 1} points)",
+        "lower --T or --grid-points",
+    )
     law = LatticeLaw(lat)
     mu = np.exp(lat.log_mu)
     pi = np.exp(lat.log_pi)
@@ -299,7 +313,7 @@ def lattice_results(
         "log_E_W2": log_e_w2,
         "E_W2": math.exp(log_e_w2) if log_e_w2 < 709 else math.inf,
         "ess_W": math.exp(2 * log_e_w - log_e_w2),
-        "khat_W": _finite_or_none(_safe_khat(x0[draws])),
+        "khat_W": khat_or_none(x0[draws]),
         "lattice_exact": lat.exact,
         "lattice_delta": lat.delta,
         "lattice_max_token_err": lat.max_err,
@@ -309,8 +323,8 @@ def lattice_results(
     e_g2 = A * A * (T * (1 - 2 * mu @ pi + pi @ pi) + T * (T - 1) * float((mu - pi) @ (mu - pi)))
 
     records = []
-    for name in rules:
-        rule = get_rule(name)
+    for rule in rules:
+        name = rule.name
         if not rule.seq_only:
             raise ValueError(
                 f"rule {name} is token-level: the lattice method only covers rules whose "
@@ -368,7 +382,6 @@ def lattice_results(
         var_err += mean_err_norm**2
         with np.errstate(divide="ignore"):
             log_c_draws = np.log(np.abs(c_of(x0[draws])))
-        khat = _safe_khat(log_c_draws)
         rec = {
             "rule": name,
             "method": "lattice",
@@ -378,7 +391,7 @@ def lattice_results(
             "E_phi": E_phi,
             "E_phi2": E_phi2,
             "ess": E_phi * E_phi / E_phi2 if E_phi2 > 0 else 0.0,
-            "khat": _finite_or_none(khat),
+            "khat": khat_or_none(log_c_draws),
             "bound_M2": None,
             "bound_holds": None,
             "abs_err": {
@@ -402,20 +415,20 @@ def lattice_results(
             rec["bound_holds"] = all(c["holds"] for c in checks.values())
             rec["bounds"] = checks
         records.append(rec)
+        if progress is not None:
+            progress(name)
     summary["E_g2"] = e_g2
     return records, summary
 
 
-def _safe_khat(log_vals: np.ndarray) -> float:
-    """PSIS k-hat of the finite entries, nan when there are < 20 or the GPD fit fails (ties)."""
-    log_vals = log_vals[np.isfinite(log_vals)]
-    if log_vals.size < 20:
-        return math.nan
-    try:
-        return psis_khat(log_vals)
-    except ValueError:
-        return math.nan
-
-
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
+def lattice_bytes(T: int, width: int) -> int:
+    """Peak bytes of :func:`lattice_results` for length T and a token lattice of ``width``
+    points. Arrays of the law's size ``L = T (width - 1) + 1`` (8 bytes each): up to 9 cached
+    folds (n = T, T-1, T-2 under tilts 0, 1, 2), the FFT's spectrum and its power (complex, half
+    length: one L each) and the inverse, the grid, log f, sign and g of one expectation, and
+    _disc_err's x, p, f(x), osc and f(x + u): 21 in all. Plus ``|window|`` of the direct
+    correlation, [n_shift, L] with n_shift <= 2 width - 1, used while it stays under 30M entries
+    (else the FFT path, with no such array)."""
+    size = T * (width - 1) + 1
+    window = (2 * width - 1) * size
+    return 8 * (21 * size + (window if window <= 30_000_000 else 0))

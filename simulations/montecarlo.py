@@ -23,7 +23,8 @@ import sys
 
 import numpy as np
 
-from simulations.tabular import ARModel, SequenceBatch
+from simulations.tabular import BATCH_BYTES_PER_ENTRY, ARModel, SequenceBatch
+from vespo_theory.resources import check_memory
 
 __all__ = ["AliasTable", "alias_table", "sample_tokens", "sample_sequences"]
 
@@ -178,6 +179,12 @@ def sample_sequences(
         log_q = model.log_pi
     else:
         raise ValueError(f"policy must be 'behaviour' or 'pi', got {policy!r}")
+    # the [n, T] outputs (tokens, log-ratios, states, mask: BATCH_BYTES_PER_ENTRY per entry)
+    check_memory(
+        n * model.T * BATCH_BYTES_PER_ENTRY,
+        f"a Monte Carlo batch of {n} sequences of length T = {model.T}",
+        "lower --n-mc or --T",
+    )
     table = alias_table(np.exp(log_q))
     lr = (model.log_pi - model.log_behaviour).ravel()  # float64 [S*V], indexed by s*V + y
     T = model.T

@@ -14,6 +14,15 @@ instance with ``n_jobs`` CPUs; ray is imported only then, and its absence is a c
 Every cell runs with single-threaded BLAS on every backend, so all three give identical rows.
 ``vespo sweep CONFIG --out DIR`` reads a JSON config whose ``"kind"`` picks the cell function
 from ``CELL_KINDS`` (see :func:`expand_grid` for the format).
+
+Cache key: the cell config and :data:`RECIPE_VERSION` (bumped whenever a change of the
+simulators changes their numbers), so a stale cache cannot reproduce old numbers; every cell
+file also records the code that computed it (git SHA, package version). An ``out_dir`` made by a
+different sweep config is refused unless ``overwrite=True``.
+
+Processes: joblib workers watch their parent and exit when it dies (a SIGKILLed sweep leaves no
+workers computing on), joblib's memmapping is off (cells are small; no /dev/shm folders), and a
+SIGTERM during a sweep unwinds like Ctrl-C (finished cells saved, workers stopped).
 """
 
 from __future__ import annotations
@@ -21,17 +30,55 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import math
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from vespo_theory.provenance import config_hash, run_metadata, write_sidecar
+from simulations.config import (
+    BANDIT_RUN_FIELDS,
+    ARConfig,
+    BanditConfig,
+    RunOptions,
+    normalize_keys,
+)
+from vespo_theory.jsonio import dump_json
+from vespo_theory.provenance import (
+    config_hash,
+    git_sha,
+    package_versions,
+    run_metadata,
+    write_sidecar,
+)
 
-__all__ = ["run_grid", "expand_grid", "CELL_KINDS", "ar_cell", "bandit_cell", "BACKENDS"]
+__all__ = [
+    "run_grid",
+    "expand_grid",
+    "CELL_KINDS",
+    "CELL_KEYS",
+    "ar_cell",
+    "bandit_cell",
+    "BACKENDS",
+    "RECIPE_VERSION",
+    "cell_key",
+]
 
 BACKENDS = ("joblib", "ray", "serial")
+
+#: Part of every cell's cache key. Bump it in the same commit as any change that changes the
+#: numbers a cell produces (estimators, samplers, models, lattice), so that old cached cells
+#: are recomputed instead of silently reused. 2: log-space ESS, renamed keys (staleness,
+#: mismatch), finite-reward checks.
+RECIPE_VERSION = 2
+
+#: Valid keys of a cell per kind (config fields + run options); "lm" cells check their own.
+CELL_KEYS: dict[str, list[str]] = {
+    "ar": ["kind", *ARConfig.field_names(), *RunOptions.field_names()],
+    "bandit": ["kind", *BanditConfig.field_names(), *BANDIT_RUN_FIELDS],
+}
 
 
 # --------------------------------------------------------------------------- cell kinds
@@ -51,37 +98,27 @@ def _flat_record(rec: dict, prefix: str = "") -> dict:
     return out
 
 
-def _split_cell(cell: dict, fields: set) -> tuple[dict, dict]:
-    known = {k: v for k, v in cell.items() if k in fields}
-    extra = {k: v for k, v in cell.items() if k not in fields}
-    return known, extra
+def _options(d: dict, names) -> RunOptions:
+    return RunOptions(**{k: d[k] for k in names if k in d})
 
 
 def ar_cell(cell: dict) -> list[dict]:
-    """A cell of kind "ar": ARConfig fields + optional ``rules``, ``method``, ``n_mc``, ``grid``."""
-    from dataclasses import fields as dc_fields
-
-    from simulations.config import ARConfig
+    """A cell of kind "ar": ARConfig fields + the run options (``rules``, ``method``, ``n_mc``,
+    ``max_sequences``, ``grid_points``); names resolved to Rule objects here, once."""
     from simulations.runners import simulate_ar
 
-    names = {f.name for f in dc_fields(ARConfig)}
-    cfg_d, extra = _split_cell(cell, names)
-    allowed = {"kind", "rules", "method", "n_mc", "grid_points"}
-    unknown = sorted(set(extra) - allowed)
-    if unknown:
-        raise ValueError(
-            f"unknown field(s) {unknown} in an 'ar' cell; valid: ARConfig fields and "
-            f"{', '.join(sorted(allowed - {'kind'}))}"
-        )
-    cfg = ARConfig(**cfg_d)
+    d = normalize_keys(cell, CELL_KEYS["ar"], "an 'ar' cell")
+    cfg = ARConfig(**{k: d[k] for k in ARConfig.field_names() if k in d})
+    opts = _options(d, RunOptions.field_names())
     res = simulate_ar(
         cfg,
-        extra.get("rules"),
-        method=extra.get("method", "auto"),
-        n_mc=int(extra.get("n_mc", 100_000)),
-        grid=int(extra.get("grid_points", 2049)),
+        opts.rule_objects(),
+        method=opts.method,
+        n_mc=opts.n_mc,
+        max_sequences=opts.max_sequences,
+        grid_points=opts.grid_points,
     )
-    base = {k: v for k, v in cell.items() if k not in ("rules",) and not isinstance(v, list)}
+    base = {k: v for k, v in d.items() if k != "rules" and not isinstance(v, list)}
     summary = {k: v for k, v in res["summary"].items() if not isinstance(v, dict)}
     rows = []
     for rec in res["rules"]:
@@ -94,21 +131,14 @@ def ar_cell(cell: dict) -> list[dict]:
 
 
 def bandit_cell(cell: dict) -> list[dict]:
-    """A cell of kind "bandit": BanditConfig fields + optional ``rules``, ``n_mc``."""
-    from dataclasses import fields as dc_fields
-
+    """A cell of kind "bandit": BanditConfig fields + ``rules``, ``n_mc``."""
     from simulations.bandits import simulate_bandit
-    from simulations.config import BanditConfig
 
-    names = {f.name for f in dc_fields(BanditConfig)}
-    cfg_d, extra = _split_cell(cell, names)
-    unknown = sorted(set(extra) - {"kind", "rules", "n_mc"})
-    if unknown:
-        raise ValueError(f"unknown field(s) {unknown} in a 'bandit' cell")
-    res = simulate_bandit(
-        BanditConfig(**cfg_d), extra.get("rules"), n_mc=int(extra.get("n_mc", 100_000))
-    )
-    base = {k: v for k, v in cell.items() if not isinstance(v, list)}
+    d = normalize_keys(cell, CELL_KEYS["bandit"], "a 'bandit' cell")
+    cfg = BanditConfig(**{k: d[k] for k in BanditConfig.field_names() if k in d})
+    opts = _options(d, BANDIT_RUN_FIELDS)
+    res = simulate_bandit(cfg, opts.rule_objects(), n_mc=opts.n_mc)
+    base = {k: v for k, v in d.items() if not isinstance(v, list)}
     rows = []
     for rec in res["exact"] + res["mc"]:
         row = dict(base)
@@ -131,12 +161,16 @@ CELL_KINDS: dict[str, Callable[[dict], list[dict]]] = {
 }
 
 
-def expand_grid(config: dict) -> list[dict]:
+def expand_grid(config: dict, *, notes=None) -> list[dict]:
     """Cells of a sweep config: the product of ``grid`` axes merged over ``base``.
 
-    Format: ``{"kind": "ar", "base": {...}, "grid": {"T": [..], "N": [..], "seed": [..]},
-    ...}``; every other top-level key (``rules``, ``method``, ``n_mc``, ...) is copied into each
-    cell. Grid axes vary fastest from the last one.
+    Format: ``{"kind": "ar", "base": {...}, "grid": {"T": [..], "staleness": [..], "seed":
+    [..]}, ...}``; every other top-level key (``rules``, ``method``, ``n_mc``, ...) is copied
+    into each cell; ``print`` (the columns ``vespo sweep`` shows) is not. Grid axes vary
+    fastest from the last one. For the kinds of :data:`CELL_KEYS` every key is checked here
+    (an unknown one is refused with the list of valid keys), old spellings (``N``,
+    ``precision``) are renamed (``notes``, a callable, is told once), and ``rules`` must name
+    at least one rule: a list, or one string of names separated by commas.
     """
     if not isinstance(config, dict):
         raise TypeError(f"a sweep config must be a JSON object, got {type(config).__name__}")
@@ -153,6 +187,20 @@ def expand_grid(config: dict) -> list[dict]:
         if not isinstance(v, list) or not v:
             raise ValueError(f"grid axis {k!r} must be a non-empty list, got {v!r}")
     common = {k: v for k, v in config.items() if k not in ("kind", "grid", "base", "print")}
+    if kind in CELL_KEYS:
+        valid = [k for k in CELL_KEYS[kind] if k != "kind"]
+        renamed: list = []
+        common = normalize_keys(common, valid, "the sweep config", renamed=renamed)
+        base = normalize_keys(base, valid, "the sweep config's 'base'", renamed=renamed)
+        grid = normalize_keys(grid, valid, "the sweep config's 'grid'", renamed=renamed)
+        if renamed and notes is not None:
+            pairs = ", ".join(sorted({f"{a!r} -> {b!r}" for a, b in renamed}))
+            notes(f"sweep config: old key names renamed ({pairs}); please update the config")
+        for where in (common, base):
+            if "rules" in where:  # [] and "vespo" read letter by letter were silent traps
+                where["rules"] = list(RunOptions(rules=where["rules"]).rules)
+        if "rules" in grid:
+            grid["rules"] = [list(RunOptions(rules=r).rules) for r in grid["rules"]]
     axes = list(grid)
     cells = []
     for combo in itertools.product(*(grid[a] for a in axes)):
@@ -164,43 +212,84 @@ def expand_grid(config: dict) -> list[dict]:
 # --------------------------------------------------------------------------- the runner
 
 
+def cell_key(cell: dict) -> str:
+    """The cache key of a cell: its config and :data:`RECIPE_VERSION`."""
+    return config_hash({"recipe": RECIPE_VERSION, "cell": cell})
+
+
 def _cell_path(cells_dir: Path, cell: dict) -> Path:
-    return cells_dir / f"{config_hash(cell)}.json"
+    return cells_dir / f"{cell_key(cell)}.json"
 
 
 def _load(path: Path):
     try:
-        return json.loads(path.read_text())["rows"]
-    except (OSError, ValueError, KeyError):
+        payload = json.loads(path.read_text())
+        if payload.get("recipe") != RECIPE_VERSION:
+            return None  # computed by other code: recompute (the key makes this rare)
+        return payload["rows"]
+    except (OSError, ValueError, KeyError, AttributeError):
         return None  # missing or half-written (cannot happen with rename, but be safe)
 
 
-def _save(path: Path, cell: dict, rows: list[dict], wall: float) -> None:
-    from simulations.runners import to_jsonable
+def _code_version() -> dict:
+    """What computed a cell: the git SHA of the checkout and the package version."""
+    return {"git_sha": git_sha(), "vespo_theory": package_versions().get("vespo-theory")}
 
+
+def _save(path: Path, cell: dict, rows: list[dict], wall: float, code: dict) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    payload = {"cell": cell, "rows": to_jsonable(rows), "wall_time_s": wall}
-    tmp.write_text(json.dumps(_json_safe(payload)) + "\n")
+    payload = {
+        "cell": cell,
+        "rows": rows,
+        "wall_time_s": wall,
+        "recipe": RECIPE_VERSION,
+        "code": code,
+    }
+    tmp.write_text(dump_json(payload, indent=None) + "\n")
     os.replace(tmp, path)
 
 
-def _json_safe(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_json_safe(v) for v in x]
-    return x
+_WATCHDOG: list = []
 
 
-def _timed(cell_fn, cell):
+def _exit_with_parent(parent_pid: int | None, poll_s: float = 0.2) -> None:
+    """In a worker process: a daemon thread that ends the process (``os._exit``) as soon as its
+    parent (the sweep, ``parent_pid``) is gone, so a SIGKILLed sweep leaves no worker computing
+    on and competing with the resumed run. A dead parent is seen as a change of ``getppid()``
+    (the orphan is re-parented at once, even while the parent is a zombie). No-op in the main
+    process and when already running."""
+    if parent_pid is None or os.getpid() == parent_pid or _WATCHDOG:
+        return
+    ppid = os.getppid()
+    direct = ppid == parent_pid
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != ppid:
+                os._exit(1)
+            if not direct:  # not our parent (another process tree): poll the sweep itself
+                try:
+                    os.kill(parent_pid, 0)
+                except ProcessLookupError:
+                    os._exit(1)
+                except PermissionError:
+                    pass
+            time.sleep(poll_s)
+
+    t = threading.Thread(target=watch, name="vespo-parent-watchdog", daemon=True)
+    t.start()
+    _WATCHDOG.append(t)
+
+
+def _timed(cell_fn, cell, parent_pid: int | None = None):
     """Run one cell with single-threaded BLAS, on every backend: a multi-threaded BLAS sums in
     another order (enumeration cells at V = 4, T = 8 differed by ~1e-15 between the serial run,
     2 OpenBLAS threads, and joblib/Ray workers, 1 thread), so this is what makes serial, joblib
-    and Ray rows bitwise identical. Parallelism comes from running cells side by side."""
+    and Ray rows bitwise identical. Parallelism comes from running cells side by side.
+    ``parent_pid``: the sweep's pid, for a worker to exit when it dies (joblib)."""
     from threadpoolctl import threadpool_limits
 
+    _exit_with_parent(parent_pid)
     t0 = time.perf_counter()
     with threadpool_limits(limits=1, user_api="blas"):
         rows = cell_fn(cell)
@@ -208,10 +297,16 @@ def _timed(cell_fn, cell):
 
 
 def _iter_joblib(cell_fn, todo, n_jobs):
+    """Local processes (loky). ``max_nbytes=None``: no memmapping of arguments (cells are small
+    dicts), so no /dev/shm/joblib_memmapping_folder_* is made that a killed run could leave."""
     from joblib import Parallel, delayed
 
-    par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    yield from par(delayed(_timed)(cell_fn, c) for c in todo)
+    par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", max_nbytes=None)
+    gen = par(delayed(_timed)(cell_fn, c, os.getpid()) for c in todo)
+    try:
+        yield from gen
+    finally:
+        gen.close()  # on an error or interrupt: joblib stops the pending cells
 
 
 def _iter_ray(cell_fn, todo, n_jobs):
@@ -297,6 +392,54 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+class _Sigterm:
+    """While active (main thread only): SIGTERM raises KeyboardInterrupt, so a terminated sweep
+    unwinds like Ctrl-C (finished cells are saved, joblib stops its workers, temporary folders
+    are removed) instead of dying on the spot."""
+
+    def __enter__(self):
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+        return False
+
+
+_MANIFEST = "sweep_config.json"
+
+
+def _check_same_sweep(out: Path, cells: list, name: str, overwrite: bool) -> None:
+    """Refuse an ``out`` folder that holds another sweep (different cells: the expanded config,
+    so a reordered or re-spelled config of the same cells is the same sweep, and ``print`` does
+    not count), unless ``overwrite``; then record the cells in ``out/sweep_config.json``."""
+    want = config_hash({"cells": cells})
+    have = None
+    manifest = out / _MANIFEST
+    try:
+        if manifest.exists():
+            have = json.loads(manifest.read_text()).get("cells_hash")
+        elif (out / f"{name}.json").exists():  # a sweep written before the manifest existed
+            old = json.loads((out / f"{name}.json").read_text()).get("config") or {}
+            old_cells = old["cells"] if "cells" in old else expand_grid(old)
+            have = config_hash({"cells": old_cells})
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        have = "unreadable"
+    if have is not None and have != want and not overwrite:
+        raise ValueError(
+            f"--out {str(out)!r} holds a sweep with a different config; use a new --out folder, "
+            "the same config to resume, or --overwrite to replace its results"
+        )
+    manifest.write_text(dump_json({"cells_hash": want, "cells": cells}) + "\n")
+
+
 def run_grid(
     cell_fn: Callable[[dict], list[dict]],
     cells: Iterable[dict],
@@ -307,12 +450,15 @@ def run_grid(
     progress: bool = True,
     name: str = "results",
     config: dict | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Run ``cell_fn`` over ``cells`` with per-cell caching; returns a summary dict.
 
     The summary has ``rows`` (all rows, cell order), ``csv`` and ``sidecar`` (paths),
     ``computed`` and ``cached`` (cell counts). A cell that raises stops the sweep after the
-    cells already finished have been saved; rerunning resumes from there.
+    cells already finished have been saved; rerunning resumes from there. ``out_dir`` made by a
+    different ``config`` (or, without one, different cells) is refused unless ``overwrite``
+    (the results are then replaced; cached cells are kept, their key is their own config).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -322,9 +468,13 @@ def run_grid(
     if not cells:
         raise ValueError("cells is empty: nothing to run")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: {str(out)!r} exists and is not a folder")
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_sweep(out, cells, name, overwrite)
     t0 = time.perf_counter()
+    code = _code_version()
     results: dict[str, list] = {}
     todo = []
     for c in cells:
@@ -332,31 +482,37 @@ def run_grid(
         if rows is None:
             todo.append(c)
         else:
-            results[config_hash(c)] = rows
+            results[cell_key(c)] = rows
     n_cached = len(cells) - len(todo)
     runner = {"joblib": _iter_joblib, "ray": _iter_ray, "serial": _iter_serial}[backend]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(cells), initial=n_cached, desc="cells", unit="cell")
+        bar = tqdm(total=len(cells), initial=n_cached, desc="cells", unit="cell", file=sys.stderr)
     try:
         if todo:
-            for cell, rows, wall in runner(cell_fn, todo, n_jobs):
-                _save(_cell_path(cells_dir, cell), cell, rows, wall)
-                results[config_hash(cell)] = _load(_cell_path(cells_dir, cell))
-                if bar is not None:
-                    bar.update(1)
+            with _Sigterm():
+                it = runner(cell_fn, todo, n_jobs)
+                try:
+                    for cell, rows, wall in it:
+                        _save(_cell_path(cells_dir, cell), cell, rows, wall, code)
+                        results[cell_key(cell)] = _load(_cell_path(cells_dir, cell))
+                        if bar is not None:
+                            bar.update(1)
+                finally:
+                    it.close()
     finally:
         if bar is not None:
             bar.close()
-    all_rows = [row for c in cells for row in results[config_hash(c)]]
+    all_rows = [row for c in cells for row in results[cell_key(c)]]
     csv_path = out / f"{name}.csv"
     _write_csv(csv_path, all_rows)
     meta = run_metadata(config if config is not None else {"cells": cells})
     meta["n_cells"] = len(cells)
     meta["computed"], meta["cached"] = len(todo), n_cached
     meta["backend"] = backend
+    meta["recipe_version"] = RECIPE_VERSION
     sidecar = write_sidecar(out / f"{name}.json", meta, wall_time=time.perf_counter() - t0)
     return {
         "rows": all_rows,

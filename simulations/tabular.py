@@ -24,12 +24,14 @@ mismatch (three-policy setting: W = (pi/pi_old)(pi_old/sampler)) and mu otherwis
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import log_softmax
 
-from simulations.config import ARConfig
+from simulations.config import DEFAULT_MAX_SEQUENCES, ARConfig
+from vespo_theory.resources import check_memory, format_bytes, format_count
 
 __all__ = [
     "ARModel",
@@ -40,9 +42,66 @@ __all__ = [
     "advantages",
     "round_logits",
     "MAX_ENUMERATION",
+    "n_sequences_text",
+    "fits_enumeration",
+    "table_bytes",
+    "enumeration_bytes",
+    "BATCH_BYTES_PER_ENTRY",
 ]
 
-MAX_ENUMERATION = 1_000_000
+MAX_ENUMERATION = DEFAULT_MAX_SEQUENCES
+
+# Memory estimates (bytes), counted from the arrays the code below allocates and checked against
+# tracemalloc's peak in tests/test_memory.py (estimate >= measured peak, within 3x of it).
+#
+# Tables [S, V] of 8-byte entries: the model keeps trans (int64), pi's and mu's logits (+ the
+# sampler's); while they are built the drift direction d and one temporary of its product are
+# alive, and later the log-softmax properties (log_pi, log_behaviour, pi: each a new table plus
+# scipy's temporaries of the same size) and the alias tables (prob, alias, packed, thresholds)
+# are made: 10 tables at the peak, plus N more for the "random" drift (a [N, S, V] draw).
+TABLES_PEAK = 10
+# A sequence batch [n, T] keeps tokens, states (int64), tok_log_ratio (float64) and the mask
+# (bool): 25 bytes per entry. While it is built (enumeration) the token digits (a temporary of
+# the tokens' size), the log-probabilities lb and lp, lp - lb and a log_q temporary are alive too:
+# 25 + 5 * 8 = 65 bytes per entry at the peak.
+BATCH_BYTES_PER_ENTRY = 25
+ENUMERATION_BYTES_PER_ENTRY = 65
+
+
+def table_bytes(cfg: ARConfig) -> int:
+    """Peak bytes of the [S, V] tables of ``cfg``'s model (see TABLES_PEAK)."""
+    S = _n_states(cfg.policy, cfg.V, cfg.n_hash) if cfg.mu_probs is None else 1
+    extra = cfg.staleness if cfg.drift == "random" and cfg.mu_probs is None else 0
+    return 8 * S * cfg.V * (TABLES_PEAK + extra)
+
+
+def _n_states(policy: str, V: int, n_hash: int) -> int:
+    return {"context-free": 1, "markov": V + 1}.get(policy, n_hash)
+
+
+def fits_enumeration(V: int, T: int, max_sequences: int) -> bool:
+    """V^T <= max_sequences, without computing V^T when it is astronomically large."""
+    if T * math.log2(V) > math.log2(max_sequences) + 1:
+        return False
+    return V**T <= max_sequences
+
+
+def n_sequences_text(V: int, T: int) -> str:
+    """V^T in 3 significant figures, for messages (any size: format_count, or log10 beyond)."""
+    if T * math.log2(V) < 1_000_000:
+        return format_count(V**T)
+    return f"10^{T * math.log10(V):.6g}"
+
+
+def enumeration_bytes(V: int, T: int) -> int | float:
+    """Peak bytes of :func:`enumerate_sequences` (see ENUMERATION_BYTES_PER_ENTRY), plus one
+    [V^T] index and probability vector; ``inf`` when V^T is astronomically large."""
+    if T * math.log2(V) > 200:
+        return math.inf
+    count = V**T
+    return count * (ENUMERATION_BYTES_PER_ENTRY * T + 24)
+
+
 _HASH_MULT = 1_000_003
 
 
@@ -90,6 +149,7 @@ class ARModel:
 
     @property
     def n_sequences(self) -> int:
+        """V^T (only for sizes where that is affordable: compare with :func:`fits_enumeration`)."""
         return self.V**self.T
 
 
@@ -155,6 +215,8 @@ def model_from_probs(mu_probs, pi_probs, T: int, reward=None, end_token=False) -
     r = np.zeros(V) if reward is None else np.asarray(reward, dtype=np.float64)
     if r.shape != (V,):
         raise ValueError(f"reward must have one entry per token (V = {V}), got {r.size}")
+    if not np.isfinite(r).all():
+        raise ValueError(f"reward (--reward) must be finite numbers, got {r.tolist()}")
     with np.errstate(divide="ignore"):
         logits_mu = np.log(mu)[None, :]
     return ARModel(
@@ -183,6 +245,24 @@ def make_ar_model(cfg: ARConfig) -> ARModel:
     0-2 and 4 of ``SeedSequence(seed)``), so that changing N, drift or mismatch never changes
     pi's logits or the reward.
     """
+    nb = table_bytes(cfg)
+    if nb > 8 * 1024**2:  # tables under 8 MiB are always fine
+        S = _n_states(cfg.policy, cfg.V, cfg.n_hash)
+        check_memory(
+            nb,
+            f"the {cfg.policy} model's tables ([S, V] = {S} x {cfg.V} entries, "
+            f"{format_bytes(8 * S * cfg.V)} each)",
+            "lower --V"
+            + (
+                " (the markov state is the previous token: V + 1 states)"
+                if cfg.policy == "markov"
+                else ""
+            )
+            + (" or --n-hash" if cfg.policy == "prefix" else "")
+            + (
+                " or --staleness (the random drift draws N tables)" if cfg.drift == "random" else ""
+            ),
+        )
     if cfg.mu_probs is not None:
         model = model_from_probs(cfg.mu_probs, cfg.pi_probs, cfg.T, cfg.reward, cfg.end_token)
         lattice_step = None
@@ -194,7 +274,7 @@ def make_ar_model(cfg: ARConfig) -> ARModel:
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)
         )
         trans = _transitions(cfg.policy, cfg.V, cfg.n_hash)
-        S, V, N, eps = trans.shape[0], cfg.V, cfg.N, cfg.drift_size
+        S, V, N, eps = trans.shape[0], cfg.V, cfg.staleness, cfg.drift_size
         logits_pi = cfg.logit_scale * g_logits.standard_normal((S, V))
         reward = (
             np.asarray(cfg.reward, dtype=np.float64)
@@ -218,9 +298,9 @@ def make_ar_model(cfg: ARConfig) -> ARModel:
             logits_mu = logits_pi - (N * eps) * d
             lattice_step = N * eps if N * eps > 0 else None
     sampler = None
-    if cfg.precision != "none" or cfg.flip_prob > 0:
+    if cfg.mismatch != "none" or cfg.flip_prob > 0:
         g_flip = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(5)[4])
-        sampler = round_logits(logits_mu, cfg.precision)
+        sampler = round_logits(logits_mu, cfg.mismatch)
         flips = g_flip.random(sampler.shape) < cfg.flip_prob
         jumps = cfg.flip_scale * g_flip.standard_t(cfg.flip_df, size=sampler.shape)
         sampler = np.where(flips, sampler + jumps, sampler)
@@ -285,16 +365,23 @@ def states_and_mask(model: ARModel, tokens: np.ndarray) -> tuple[np.ndarray, np.
 def enumerate_sequences(model: ARModel, max_sequences: int = MAX_ENUMERATION) -> SequenceBatch:
     """All V^T token strings with their exact probabilities under the behaviour policy.
 
-    Raises ``ValueError`` when V^T exceeds ``max_sequences`` (default 1e6).
+    Raises ``ValueError`` when V^T exceeds ``max_sequences`` (default 1e6), and
+    :class:`~vespo_theory.resources.MemoryLimitError` when its arrays
+    (:func:`enumeration_bytes`) would pass the memory limit.
     """
     V, T = model.V, model.T
-    count = V**T
-    if count > max_sequences:
+    if not fits_enumeration(V, T, max_sequences):
         raise ValueError(
-            f"enumeration needs V^T = {V}^{T} = {count:.3g} sequences, more than "
-            f"max_sequences = {max_sequences:.3g}; lower V or T, use the lattice method "
-            "(context-free policy, no end token) or Monte Carlo (--mc SAMPLES)"
+            f"enumeration needs V^T = {V}^{T} = {n_sequences_text(V, T)} sequences, more than "
+            f"max_sequences = {format_count(max_sequences)}; lower --V or --T, use the lattice "
+            "method (context-free policy, no end token) or Monte Carlo (--method mc)"
         )
+    check_memory(
+        enumeration_bytes(V, T),
+        f"the enumeration of V^T = {n_sequences_text(V, T)} sequences of length T = {T}",
+        "lower --V, --T or --max-sequences, or use --method mc",
+    )
+    count = V**T
     idx = np.arange(count, dtype=np.int64)
     powers = V ** np.arange(T - 1, -1, -1, dtype=np.int64)
     tokens = (idx[:, None] // powers[None, :]) % V

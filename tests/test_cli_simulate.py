@@ -138,7 +138,7 @@ def test_ar_table(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["simulate", "ar", "--staleness", "-1"], "N (staleness) must be an integer >= 0"),
+        (["simulate", "ar", "--staleness", "-1"], "staleness must be an integer >= 0"),
         (["simulate", "ar", "--mu", "0.5,0.4", "--pi", "0.5,0.5"], "mu must sum to 1"),
         (["simulate", "ar", "--mu", "0,1", "--pi", "0.5,0.5"], "mu = 0 where pi > 0"),
         (["simulate", "ar", "--V", "8", "--T", "12", "--exact"], "no exact method applies"),
@@ -160,7 +160,7 @@ def test_sweep_cli_runs_and_resumes(tmp_path, capsys):
     cfg = {
         "kind": "ar",
         "base": {"V": 4, "drift": "lattice", "adv_mode": "constant"},
-        "grid": {"T": [1, 50], "N": [1]},
+        "grid": {"T": [1, 50], "staleness": [1]},
         "rules": ["is", "vespo"],
         "method": "lattice",
     }

@@ -27,7 +27,7 @@ def test_enumeration_equals_lattice(V, T, N, adv):
     these four settings, asserted < 1e-11 below) plus enumeration's rounding (pairwise float64
     sums of <= 6^6 O(1) terms, ~log2(6^6) u ~ 2e-15); 2.1e-13 is the largest difference seen."""
     cfg = ARConfig(
-        V=V, T=T, N=N, drift="lattice", drift_size=0.15, adv_mode="constant", adv_value=adv
+        V=V, T=T, staleness=N, drift="lattice", drift_size=0.15, adv_mode="constant", adv_value=adv
     )
     ex = simulate_ar(cfg, SEQ_RULES, method="enumeration")
     la = simulate_ar(cfg, SEQ_RULES, method="lattice")
@@ -42,11 +42,11 @@ def test_enumeration_equals_lattice(V, T, N, adv):
 def test_discretisation_error_bound_holds():
     """Token log-ratios off any lattice: the stated bound (FFT + discretisation) covers the
     true difference to enumeration, for coarse and fine grids."""
-    cfg = ARConfig(V=4, T=8, N=2, drift="fixed", drift_size=0.1, adv_mode="constant")
+    cfg = ARConfig(V=4, T=8, staleness=2, drift="fixed", drift_size=0.1, adv_mode="constant")
     rules = ["is", "vespo", "seq_tis", "gspo", "seq_mis"]
     ex = simulate_ar(cfg, rules, method="enumeration")
     for grid in (33, 257):
-        la = simulate_ar(cfg, rules, method="lattice", grid=grid)
+        la = simulate_ar(cfg, rules, method="lattice", grid_points=grid)
         assert not la["summary"]["lattice_exact"]
         for a, b in zip(ex["rules"], la["rules"]):
             for key in ("E_phi", "E_phi2", "var_trace"):
@@ -71,7 +71,7 @@ def test_fold_matches_direct_convolution_within_stated_error():
 
 
 def test_token_lattice_detects_exact_steps():
-    model = make_ar_model(ARConfig(V=50, T=3, N=3, drift="lattice", drift_size=0.05))
+    model = make_ar_model(ARConfig(V=50, T=3, staleness=3, drift="lattice", drift_size=0.05))
     lat = token_lattice(model.log_mu[0], model.log_pi[0], delta=model.lattice_step)
     # on an exact lattice max_err is only the float64 rounding of l_v = log pi_v - log mu_v
     # (|log mu_v| <= ~6 for V = 50): a few u * 6 ~ 1e-15 (1.2e-15 seen); 1e-14 is ~10x that
@@ -85,7 +85,7 @@ def test_m1_and_tilted_tails_at_long_length():
     """At T = 3000, E[W] = 1 (M1) through the IS rule's lattice expectation (tilt a = 1), and
     E[W^2] matches the closed form of claim M2 although it lives in the far tail (tilt a = 2);
     tolerances: the reported abs_err of each."""
-    model = make_ar_model(ARConfig(V=16, T=3000, N=1, drift="lattice", drift_size=0.1))
+    model = make_ar_model(ARConfig(V=16, T=3000, staleness=1, drift="lattice", drift_size=0.1))
     recs, summary = lattice_results(
         model.log_mu[0], model.log_pi[0], 3000, ["is"], delta=model.lattice_step
     )
@@ -106,7 +106,7 @@ def test_length_story():
     E[W^2] (IS) grows exactly exponentially; VESPO's E[phi^2] <= M E[phi] <= M^2 at every T;
     E[phi] falls toward 0; the VESPO gradient covariance trace grows with T (up to T = 256,
     where Var log W ~ 1)."""
-    model = make_ar_model(ARConfig(V=8, T=1, N=1, drift="lattice", drift_size=0.1))
+    model = make_ar_model(ARConfig(V=8, T=1, staleness=1, drift="lattice", drift_size=0.1))
     mu, pi, step = model.log_mu[0], model.log_pi[0], model.lattice_step
     M = phi_max(2.0, 3.0)
     rows = {}

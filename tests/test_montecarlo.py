@@ -49,7 +49,7 @@ def test_sequences_follow_the_state_machine():
 
 def test_markov_transition_frequencies():
     """Frequencies of y_t given y_{t-1} within 4 binomial standard errors of the model."""
-    model = make_ar_model(ARConfig(V=3, T=4, policy="markov", N=1))
+    model = make_ar_model(ARConfig(V=3, T=4, policy="markov", staleness=1))
     b = sample_sequences(model, 100_000, np.random.default_rng(1))
     p = np.exp(model.log_behaviour)
     for prev in range(3):
@@ -87,10 +87,10 @@ def test_column_choice_is_exactly_uniform():
 @pytest.mark.parametrize(
     "cfg",
     [
-        dict(V=5, T=7, policy="markov", N=1),
-        dict(V=4, T=9, policy="prefix", N=2, end_token=True),
-        dict(V=3, T=6, N=1, end_token=True),
-        dict(V=6, T=5, N=1),
+        dict(V=5, T=7, policy="markov", staleness=1),
+        dict(V=4, T=9, policy="prefix", staleness=2, end_token=True),
+        dict(V=3, T=6, staleness=1, end_token=True),
+        dict(V=6, T=5, staleness=1),
     ],
     ids=["markov", "prefix-end", "context-free-end", "context-free"],
 )

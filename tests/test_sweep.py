@@ -13,7 +13,7 @@ from simulations.sweep import CELL_KINDS, ar_cell, expand_grid, run_grid
 CONFIG = {
     "kind": "ar",
     "base": {"V": 3, "T": 3, "policy": "markov", "drift_size": 0.2},
-    "grid": {"N": [0, 1, 2], "seed": [0, 1]},
+    "grid": {"staleness": [0, 1, 2], "seed": [0, 1]},
     "rules": ["is", "vespo"],
     "method": "enumeration",
 }
@@ -30,7 +30,7 @@ def test_expand_grid():
         "T": 3,
         "policy": "markov",
         "drift_size": 0.2,
-        "N": 0,
+        "staleness": 0,
         "seed": 1,
     }
     with pytest.raises(ValueError, match="'kind' must be one of"):
@@ -44,8 +44,8 @@ _calls: list = []
 
 def _flaky(cell):
     """Counts calls; raises on the cell with N == 2 and seed == 0 while _calls says so."""
-    _calls.append((cell["N"], cell["seed"]))
-    if cell["N"] == 2 and cell["seed"] == 0 and _flaky.fail:
+    _calls.append((cell["staleness"], cell["seed"]))
+    if cell["staleness"] == 2 and cell["seed"] == 0 and _flaky.fail:
         raise RuntimeError("simulated crash mid-grid")
     return ar_cell(cell)
 
@@ -73,7 +73,7 @@ def test_resume_after_a_crash_recomputes_nothing(tmp_path):
     with open(res["csv"]) as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == 12  # 6 cells x 2 rules
-    assert {"rule", "N", "seed", "E_phi", "var_trace", "E_W", "bound_holds"} <= set(table[0])
+    assert {"rule", "staleness", "seed", "E_phi", "var_trace", "E_W", "bound_holds"} <= set(table[0])
     meta = json.loads(res2["sidecar"].read_text())  # the sidecar of the last run
     assert meta["computed"] == 0 and meta["cached"] == 6 and "git_sha" in meta
     assert meta["config"]["cells"] == cells
@@ -81,7 +81,7 @@ def test_resume_after_a_crash_recomputes_nothing(tmp_path):
 
 # cells big enough (4^8 = 65536 sequences each) for OpenBLAS to split its products over threads
 # in the main process: identical rows across backends need the same BLAS thread count per cell
-BIG = {**CONFIG, "base": {**CONFIG["base"], "V": 4, "T": 8}, "grid": {"N": [0, 1], "seed": [0]}}
+BIG = {**CONFIG, "base": {**CONFIG["base"], "V": 4, "T": 8}, "grid": {"staleness": [0, 1], "seed": [0]}}
 
 
 def test_joblib_matches_serial(tmp_path):
@@ -111,7 +111,7 @@ def test_bad_arguments(tmp_path):
         run_grid(ar_cell, expand_grid(CONFIG), tmp_path, backend="dask")
     with pytest.raises(ValueError, match="cells is empty"):
         run_grid(ar_cell, [], tmp_path)
-    with pytest.raises(ValueError, match="unknown field"):
+    with pytest.raises(ValueError, match="unknown key\\(s\\) 'colour'.*valid keys: .*staleness"):
         ar_cell({"kind": "ar", "V": 3, "T": 2, "colour": "red"})
 
 
@@ -166,7 +166,7 @@ def test_ray_resume_after_a_crash(tmp_path, ray_session):
     def flaky(cell):
         with open(log, "a") as fh:
             fh.write(f"{cell['N']},{cell['seed']}\n")
-        if (cell["N"], cell["seed"]) == (2, 1) and fail.exists():
+        if (cell["staleness"], cell["seed"]) == (2, 1) and fail.exists():
             deadline = time.monotonic() + 60  # generous: the other cells take milliseconds
             while len(list((out / "cells").glob("*.json"))) < 5 and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -184,3 +184,59 @@ def test_ray_resume_after_a_crash(tmp_path, ray_session):
     assert (res["computed"], res["cached"]) == (1, 5)
     fresh = run_grid(ar_cell, cells, tmp_path / "s", backend="serial", progress=False)
     assert res["rows"] == fresh["rows"]
+
+
+# --------------------------------------------------------------------------- config keys
+
+
+def test_unknown_sweep_key_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown key\\(s\\) 'Tee' in the sweep config's 'grid'"):
+        expand_grid({**CONFIG, "grid": {"Tee": [1]}})
+    with pytest.raises(ValueError, match="valid keys: .*grid_points.*n_mc"):
+        expand_grid({**CONFIG, "samples": 10})
+
+
+def test_old_key_names_are_renamed_with_a_note():
+    notes = []
+    old = {**CONFIG, "grid": {"N": [0, 1], "precision": ["bf16"]}}
+    cells = expand_grid(old, notes=notes.append)
+    assert [c["staleness"] for c in cells] == [0, 1] and cells[0]["mismatch"] == "bf16"
+    assert "N" not in cells[0] and len(notes) == 1 and "'N' -> 'staleness'" in notes[0]
+    with pytest.raises(ValueError, match="'N' is the old name of 'staleness'; give only"):
+        expand_grid({**CONFIG, "base": {"N": 1, "staleness": 2}})
+
+
+def test_rules_empty_is_refused_and_a_string_is_one_name():
+    with pytest.raises(ValueError, match="rules is empty: name at least one rule"):
+        expand_grid({**CONFIG, "rules": []})
+    cells = expand_grid({**CONFIG, "rules": "vespo"})
+    assert cells[0]["rules"] == ["vespo"]  # one name, not letter by letter
+    assert expand_grid({**CONFIG, "rules": "vespo,is"})[0]["rules"] == ["vespo", "is"]
+    with pytest.raises(ValueError, match="unknown rule 'v'"):
+        expand_grid({**CONFIG, "rules": ["v", "e"]})
+
+
+def test_cache_key_has_the_recipe_and_cell_files_the_code_version(tmp_path, monkeypatch):
+    """A cell computed under another RECIPE_VERSION is not reused: the key changes (and a file
+    with another recipe inside is not trusted either); each cell file names the code."""
+    cells = expand_grid(CONFIG)[:1]
+    res = run_grid(ar_cell, cells, tmp_path, backend="serial", progress=False)
+    (path,) = (tmp_path / "cells").glob("*.json")
+    payload = json.loads(path.read_text())
+    assert payload["recipe"] == sweep.RECIPE_VERSION
+    assert set(payload["code"]) == {"git_sha", "vespo_theory"}
+    assert path.stem == sweep.cell_key(cells[0])
+    monkeypatch.setattr(sweep, "RECIPE_VERSION", sweep.RECIPE_VERSION + 1)
+    again = run_grid(ar_cell, cells, tmp_path, backend="serial", progress=False)
+    assert (again["computed"], again["cached"]) == (1, 0) and again["rows"] == res["rows"]
+
+
+def test_a_different_sweep_in_the_same_out_is_refused(tmp_path):
+    a = expand_grid(CONFIG)[:2]
+    b = expand_grid(CONFIG)[2:4]
+    run_grid(ar_cell, a, tmp_path, backend="serial", progress=False)
+    with pytest.raises(ValueError, match="holds a sweep with a different config.*--overwrite"):
+        run_grid(ar_cell, b, tmp_path, backend="serial", progress=False)
+    res = run_grid(ar_cell, b, tmp_path, backend="serial", progress=False, overwrite=True)
+    assert res["computed"] == 2
+    assert run_grid(ar_cell, b, tmp_path, backend="serial", progress=False)["cached"] == 2

@@ -16,11 +16,11 @@ SETTINGS = [
     dict(policy="markov"),
     dict(policy="prefix", n_hash=5),
     dict(policy="markov", end_token=True),
-    dict(policy="prefix", drift="random", N=3),
-    dict(policy="context-free", drift="steps", N=4),
-    dict(policy="markov", drift="lattice", N=2),
-    dict(policy="prefix", precision="bf16", flip_prob=0.2, flip_scale=2.0),
-    dict(policy="context-free", precision="fp16", flip_prob=0.3, end_token=True),
+    dict(policy="prefix", drift="random", staleness=3),
+    dict(policy="context-free", drift="steps", staleness=4),
+    dict(policy="markov", drift="lattice", staleness=2),
+    dict(policy="prefix", mismatch="bf16", flip_prob=0.2, flip_scale=2.0),
+    dict(policy="context-free", mismatch="fp16", flip_prob=0.3, end_token=True),
 ]
 
 
@@ -33,7 +33,7 @@ def test_enumeration_is_a_distribution_and_m1_holds(extra):
     bf16 + flip setting): <= ~5 * 46 u = 230 u relative per term, hence <= 230 u = 2.6e-14 of
     the total 1; 1e-13 is ~4x (1e-15 seen). (A plain float sum of 1024 terms could add
     1023 u = 1.1e-13 on top; was 1e-12.)"""
-    cfg = ARConfig(V=4, T=5, drift_size=0.3, **{"N": 2, **extra})
+    cfg = ARConfig(V=4, T=5, drift_size=0.3, **{"staleness": 2, **extra})
     model = make_ar_model(cfg)
     batch = enumerate_sequences(model)
     assert abs(math.fsum(batch.weight) - 1.0) < 1e-13
@@ -47,7 +47,7 @@ def test_m2_closed_form_for_context_free():
     5-term sum raised to the 6th power, ~6 * 7 u = 42 u: together <= ~130 u = 1.5e-14; 5e-14 is
     ~3x (4.4e-16 seen). A plain float dot of 15625 terms could be off by 15624 u = 1.7e-12,
     above the former 1e-12."""
-    cfg = ARConfig(V=5, T=6, N=3, drift_size=0.2)
+    cfg = ARConfig(V=5, T=6, staleness=3, drift_size=0.2)
     model = make_ar_model(cfg)
     batch = enumerate_sequences(model)
     e_w2 = math.fsum(batch.weight * np.exp(2 * batch.seq_log_w))
@@ -68,7 +68,7 @@ def test_end_token_masks_the_rest():
 @pytest.mark.parametrize("drift", ["steps", "fixed", "random", "lattice"])
 def test_no_staleness_means_w_is_one_and_vespo_is_unbiased(drift):
     """N = 0: mu = pi, W = 1 everywhere, phi(1) = 1, so VESPO's estimate is exactly on target."""
-    cfg = ARConfig(V=3, T=4, policy="markov", N=0, drift=drift)
+    cfg = ARConfig(V=3, T=4, policy="markov", staleness=0, drift=drift)
     res = simulate_ar(cfg, ["vespo", "is"], method="enumeration")
     # E_W2 and E_phi are float sums of 3^4 = 81 weights (each a product of 4 rounded softmax
     # probabilities) that sum to 1 in exact arithmetic: worst case (80 + 4 * 3) u = 1.0e-14
@@ -85,10 +85,10 @@ def test_staleness_grows_chi2_and_steps_improve_reward():
     """More staleness, larger E[W^2]; pi after N exact ascent steps has more reward than mu."""
     vals = []
     for N in (1, 2, 4):
-        cfg = ARConfig(V=4, T=4, N=N, drift="fixed", drift_size=0.2)
+        cfg = ARConfig(V=4, T=4, staleness=N, drift="fixed", drift_size=0.2)
         vals.append(simulate_ar(cfg, ["is"], method="enumeration")["summary"]["log_E_W2"])
     assert vals[0] < vals[1] < vals[2]
-    model = make_ar_model(ARConfig(V=4, T=3, policy="markov", N=5, drift="steps"))
+    model = make_ar_model(ARConfig(V=4, T=3, policy="markov", staleness=5, drift="steps"))
     r = model.reward
     assert (model.pi @ r > np.exp(model.log_mu) @ r).all()
 
@@ -108,9 +108,9 @@ def test_round_logits_precision():
 @pytest.mark.parametrize(
     "extra",
     [
-        dict(policy="markov", N=2, drift="fixed"),
-        dict(policy="prefix", n_hash=4, end_token=True, N=2),
-        dict(policy="context-free", precision="bf16", flip_prob=0.2, N=1),
+        dict(policy="markov", staleness=2, drift="fixed"),
+        dict(policy="prefix", n_hash=4, end_token=True, staleness=2),
+        dict(policy="context-free", mismatch="bf16", flip_prob=0.2, staleness=1),
     ],
 )
 def test_monte_carlo_within_4_se_of_enumeration(extra):
@@ -131,22 +131,22 @@ def test_monte_carlo_within_4_se_of_enumeration(extra):
 
 def test_vespo_bounds_hold_in_every_setting():
     for extra in SETTINGS:
-        cfg = ARConfig(V=3, T=5, drift_size=0.5, **{"N": 3, **extra})
+        cfg = ARConfig(V=3, T=5, drift_size=0.5, **{"staleness": 3, **extra})
         rec = simulate_ar(cfg, ["vespo"], method="enumeration")["rules"][0]
         assert rec["bound_holds"] is True
         assert rec["bounds"]["B1"]["observed"] <= rec["bounds"]["B1"]["bound"]
 
 
 def test_bad_input_errors():
-    with pytest.raises(ValueError, match="N \\(staleness\\) must be an integer >= 0"):
-        ARConfig(N=-1)
+    with pytest.raises(ValueError, match="staleness must be an integer >= 0"):
+        ARConfig(staleness=-1)
     with pytest.raises(ValueError, match="must sum to 1"):
         make_ar_model(ARConfig(mu_probs=(0.5, 0.4), pi_probs=(0.5, 0.5)))
     with pytest.raises(ValueError, match="mu = 0 where pi > 0"):
         make_ar_model(ARConfig(mu_probs=(0.0, 1.0), pi_probs=(0.5, 0.5)))
     with pytest.raises(ValueError, match="pi = 0"):
         make_ar_model(ARConfig(mu_probs=(0.5, 0.5), pi_probs=(0.0, 1.0)))
-    with pytest.raises(ValueError, match="V\\^T = 10\\^7.*lower V or T"):
+    with pytest.raises(ValueError, match="V\\^T = 10\\^7 = 1e\\+07 sequences.*lower --V or --T"):
         enumerate_sequences(make_ar_model(ARConfig(V=10, T=7)))
     with pytest.raises(ValueError, match="policy must be one of"):
         ARConfig(policy="lstm")
@@ -159,11 +159,11 @@ def test_bad_input_errors():
 
 
 def test_same_seed_same_numbers():
-    cfg = ARConfig(V=3, T=6, policy="prefix", N=2)
+    cfg = ARConfig(V=3, T=6, policy="prefix", staleness=2)
     a = simulate_ar(cfg, ["vespo"], method="mc", n_mc=2000)
     b = simulate_ar(cfg, ["vespo"], method="mc", n_mc=2000)
     assert a["rules"][0]["var_trace"] == b["rules"][0]["var_trace"]
     c = simulate_ar(
-        ARConfig(V=3, T=6, policy="prefix", N=2, seed=1), ["vespo"], method="mc", n_mc=2000
+        ARConfig(V=3, T=6, policy="prefix", staleness=2, seed=1), ["vespo"], method="mc", n_mc=2000
     )
     assert c["rules"][0]["var_trace"] != a["rules"][0]["var_trace"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from vespo_theory.cli.common import dump_json
+from vespo_theory.cli.common import dump_json, usable_out_dir
 
 HELP = "search for counterexamples to each claim (hypothesis); --all for every claim"
 
@@ -97,14 +97,18 @@ def run(args) -> int:
         return 0
 
     ids = claim_ids() if args.all else [get_claim(args.claim).id]
+    if args.report:
+        usable_out_dir(args.report, "--report")  # before the search, not after it
+    from simulations.cli.progress import progress, progress_enabled
+
     results = []
-    for cid in ids:
-        if not args.json:
-            print(f"searching {cid} ...", file=sys.stderr, flush=True)
-        r = search(get_claim(cid), args.budget, seed=args.seed)
-        results.append(r)
-        if not args.json:
-            print(format_result(r), flush=True)
+    with progress(progress_enabled(args), "falsify", total=len(ids), unit="claim") as step:
+        for cid in ids:
+            r = search(get_claim(cid), args.budget, seed=args.seed)
+            results.append(r)
+            step(cid)
+            if not args.json:
+                print(format_result(r), flush=True)
     if args.report:
         paths = write_report(
             results, args.report, {"claims": ids, "budget": args.budget, "seed": args.seed}

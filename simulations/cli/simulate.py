@@ -2,7 +2,9 @@
 
 ``vespo simulate bandit --mu P --pi P --reward R`` (comma-separated lists) and
 ``vespo simulate ar --V V --T T --policy context-free|markov|prefix --staleness N`` (or
-``--mu P --pi P --T T`` for context-free token distributions). See docs/simulations.md.
+``--mu P --pi P --T T`` for context-free token distributions). The flags, their defaults and
+help come from the fields of ``simulations.config`` (``BanditConfig`` / ``ARConfig`` and
+``RunOptions``), the same names a sweep config uses. See docs/simulations.md.
 """
 
 from __future__ import annotations
@@ -22,90 +24,49 @@ def _columns() -> list[str]:
     return list(RESULT_KEYS)
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def _common(p) -> None:
-    p.add_argument(
-        "--rule",
-        action="append",
-        metavar="NAME",
-        help="a registered rule (repeat or comma-separate; default: every rule)",
-    )
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per rule")
-
-
 def add_arguments(p) -> None:
+    from simulations.config import (
+        BANDIT_RUN_FIELDS,
+        ARConfig,
+        BanditConfig,
+        RunOptions,
+        add_config_arguments,
+    )
+
     sub = p.add_subparsers(dest="model", metavar="MODEL")
     sub.required = True
     b = sub.add_parser("bandit", help="K-armed bandit: exact (enumeration) and Monte Carlo")
-    b.add_argument("--mu", type=_floats, required=True, help="behaviour probabilities P")
-    b.add_argument("--pi", type=_floats, required=True, help="target probabilities P")
-    b.add_argument("--reward", type=_floats, required=True, help="reward per arm R")
-    b.add_argument("--baseline", type=float, default=0.0, help="A = reward - baseline")
-    b.add_argument("--mc", type=positive_int, default=100_000, metavar="SAMPLES")
-    _common(b)
-    a = sub.add_parser("ar", help="tabular autoregressive model with staleness and mismatch")
-    a.add_argument("--V", type=positive_int, default=4, help="vocabulary size (default 4)")
-    a.add_argument("--T", type=positive_int, default=6, help="(maximum) length (default 6)")
-    a.add_argument("--policy", choices=["context-free", "markov", "prefix"], default="context-free")
-    a.add_argument("--n-hash", type=positive_int, default=8, help="prefix-hash states")
-    a.add_argument("--staleness", type=_nonneg_int, default=1, metavar="N", help="N >= 0")
-    a.add_argument("--drift", choices=["steps", "fixed", "random", "lattice"], default="fixed")
-    a.add_argument("--drift-size", type=float, default=0.1, help="logit drift per step eps")
-    a.add_argument("--step-size", type=float, default=0.5, help="learning rate (drift steps)")
-    a.add_argument("--logit-scale", type=float, default=1.0, help="sd of pi's logits")
-    a.add_argument(
-        "--mismatch",
-        choices=["none", "bf16", "fp16"],
-        default="none",
-        help="sampler = pi_old with logits rounded to this precision (three-policy setting)",
+    add_config_arguments(b, BanditConfig)
+    add_config_arguments(b, RunOptions, BANDIT_RUN_FIELDS)
+    b.add_argument(
+        "--mc",
+        dest="n_mc",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        metavar="SAMPLES",
+        help="old spelling of --n-mc",
     )
-    a.add_argument("--flip-prob", type=float, default=0.0, help="per-logit heavy-tailed flip")
-    a.add_argument("--flip-scale", type=float, default=1.0, help="flip size (Student-t scale)")
-    a.add_argument("--flip-df", type=float, default=1.5, help="flip Student-t degrees of freedom")
-    a.add_argument("--mu", type=_floats, help="context-free behaviour token probabilities P")
-    a.add_argument("--pi", type=_floats, help="context-free target token probabilities P")
-    a.add_argument("--reward", type=_floats, help="token rewards (default: seeded N(0,1))")
-    a.add_argument("--baseline", type=float, default=0.0, help="A = mean token reward - this")
+    b.add_argument("--json", action="store_true", help="print one JSON object per rule")
+
+    a = sub.add_parser("ar", help="tabular autoregressive model with staleness and mismatch")
+    add_config_arguments(a, ARConfig)
+    add_config_arguments(a, RunOptions)
     a.add_argument(
         "--adv-constant",
         type=float,
         metavar="A",
-        help="constant advantage A for every sequence (needed by the lattice method)",
+        help="shortcut for --adv-mode constant --adv-value A (the lattice method needs it)",
     )
-    a.add_argument("--end-token", action="store_true", help="token V-1 ends the sequence")
     g = a.add_mutually_exclusive_group()
-    g.add_argument("--exact", action="store_true", help="enumeration, else lattice, else error")
-    g.add_argument("--mc", type=positive_int, metavar="SAMPLES", help="Monte Carlo samples")
-    a.add_argument("--grid", type=positive_int, default=2049, help="lattice points per token")
-    a.add_argument(
-        "--max-sequences",
+    g.add_argument("--exact", action="store_true", help="shortcut for --method exact")
+    g.add_argument(
+        "--mc",
+        dest="mc_samples",
         type=positive_int,
-        default=1_000_000,
-        help="enumeration limit on V^T (default 1e6)",
+        metavar="SAMPLES",
+        help="shortcut for --method mc --n-mc SAMPLES",
     )
-    _common(a)
-
-
-def _rules(args) -> list[str] | None:
-    if not args.rule:
-        return None
-    return [r.strip() for item in args.rule for r in item.split(",") if r.strip()]
+    a.add_argument("--json", action="store_true", help="print one JSON object per rule")
 
 
 def _fmt(v, se=None) -> str:
@@ -120,12 +81,8 @@ def _fmt(v, se=None) -> str:
 
 
 def _print(records: list[dict], summary: dict, head: str) -> None:
-    rows = []
-    for r in records:
-        se = r.get("se", {})
-        rows.append({c: _fmt(r.get(c), se.get(c)) for c in _columns()})
     print(head)
-    print(format_table(rows, _columns()))
+    print(format_table([_row(r) for r in records], _columns()))
     print(
         f"\nraw weights: E[W] = {summary['E_W']:.12g} (M1: 1)   "
         f"log E[W^2] = {summary['log_E_W2']:.6g}   ESS/n = {summary['ess_W']:.4g}   "
@@ -133,80 +90,68 @@ def _print(records: list[dict], summary: dict, head: str) -> None:
     )
 
 
-def run(args) -> int:
-    from simulations.runners import to_jsonable
+def _ar_options(args):
+    """RunOptions from the flags, with the shortcuts --exact and --mc SAMPLES folded in."""
+    from simulations.config import RunOptions, config_from_args
 
+    opts = config_from_args(RunOptions, args)
+    if args.exact or args.mc_samples is not None:
+        short = "--exact" if args.exact else "--mc"
+        if opts.method != "auto":
+            raise ValueError(f"{short} is a shortcut for --method: give one of the two")
+        if args.exact:
+            return RunOptions(**{**opts.to_dict(), "method": "exact"})
+        return RunOptions(**{**opts.to_dict(), "method": "mc", "n_mc": args.mc_samples})
+    return opts
+
+
+def run(args) -> int:
+    from simulations.cli.progress import progress, progress_enabled
+    from simulations.config import BANDIT_RUN_FIELDS, RunOptions, config_from_args
+
+    show = progress_enabled(args)
     if args.model == "bandit":
         from simulations.bandits import simulate_bandit
         from simulations.config import BanditConfig
 
-        cfg = BanditConfig(
-            mu=args.mu, pi=args.pi, reward=args.reward, baseline=args.baseline, seed=args.seed
-        )
-        res = simulate_bandit(cfg, _rules(args), n_mc=args.mc)
+        cfg = config_from_args(BanditConfig, args)
+        opts = config_from_args(RunOptions, args, BANDIT_RUN_FIELDS)
+        rules = opts.rule_objects()  # names resolved once, here
+        with progress(show, "simulate bandit", total=len(rules) + 1) as step:
+            res = simulate_bandit(cfg, rules, n_mc=opts.n_mc, progress=step)
         records = res["exact"] + res["mc"]
         if args.json:
-            print(dump_json(to_jsonable([_strip(r) for r in records])))
+            print(dump_json([_strip(r) for r in records]))
             return 0
         _print(res["exact"], res["summary"], "exact (enumeration over the K arms):")
-        print(f"\nMonte Carlo ({args.mc} draws, ± one standard error):")
+        print(f"\nMonte Carlo ({opts.n_mc} draws, ± one standard error):")
         print(format_table([_row(r) for r in res["mc"]], _columns()))
         g = res["true_grad"]
         print(f"\ntrue policy gradient (wrt pi's logits): {', '.join(f'{x:.5g}' for x in g)}")
         return 0
 
     from simulations.config import ARConfig
-    from simulations.runners import choose_method, simulate_ar
-    from simulations.tabular import make_ar_model
+    from simulations.runners import simulate_ar
 
-    if (args.mu is None) != (args.pi is None):
+    if (args.mu_probs is None) != (args.pi_probs is None):
         raise ValueError("--mu and --pi must be given together (context-free token laws)")
-    cfg = ARConfig(
-        V=len(args.mu) if args.mu is not None else args.V,
-        T=args.T,
-        policy=args.policy,
-        n_hash=args.n_hash,
-        logit_scale=args.logit_scale,
-        N=args.staleness,
-        drift=args.drift,
-        drift_size=args.drift_size,
-        step_size=args.step_size,
-        end_token=args.end_token,
-        precision=args.mismatch,
-        flip_prob=args.flip_prob,
-        flip_scale=args.flip_scale,
-        flip_df=args.flip_df,
-        mu_probs=args.mu,
-        pi_probs=args.pi,
-        reward=args.reward,
-        adv_mode="constant" if args.adv_constant is not None else "reward",
-        adv_value=args.adv_constant if args.adv_constant is not None else 1.0,
-        baseline=args.baseline,
-        seed=args.seed,
-    )
-    if args.mc:
-        method, n_mc = "mc", args.mc
-    else:
-        n_mc = 100_000
-        method = "auto"
-        if args.exact:
-            method = choose_method(make_ar_model(cfg), cfg, args.max_sequences)
-            if method == "mc":
-                raise ValueError(
-                    f"no exact method applies: V^T = {cfg.V}^{cfg.T} exceeds --max-sequences "
-                    "and the lattice needs a context-free policy, fixed length and "
-                    "--adv-constant; use --mc SAMPLES"
-                )
-    res = simulate_ar(
-        cfg,
-        _rules(args),
-        method=method,
-        n_mc=n_mc,
-        max_sequences=args.max_sequences,
-        grid=args.grid,
-    )
+    if args.adv_constant is not None:
+        args.adv_mode, args.adv_value = "constant", args.adv_constant
+    cfg = config_from_args(ARConfig, args)
+    opts = _ar_options(args)
+    rules = opts.rule_objects()  # names resolved once, here
+    with progress(show, "simulate ar", total=None) as step:
+        res = simulate_ar(
+            cfg,
+            rules,
+            method=opts.method,
+            n_mc=opts.n_mc,
+            max_sequences=opts.max_sequences,
+            grid_points=opts.grid_points,
+            progress=step,
+        )
     if args.json:
-        print(dump_json(to_jsonable([_strip(r) for r in res["rules"]])))
+        print(dump_json([_strip(r) for r in res["rules"]]))
         return 0
     head = f"method: {res['method']}"
     if res["method"] == "mc":

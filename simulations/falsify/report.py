@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 
 from simulations.falsify.claims import get_claim
 from simulations.falsify.core import Result
-from vespo_theory.cli.common import dump_json
+from vespo_theory.cli.common import dump_json, usable_out_dir
 
 __all__ = ["format_result", "write_report", "summary_line"]
 
@@ -60,8 +59,7 @@ def write_report(results: list[Result], out_dir: str | os.PathLike, config: dict
     """Write ``falsify_report.md``, ``falsify_report.json`` and the sidecar into ``out_dir``."""
     from vespo_theory.provenance import run_metadata, write_sidecar
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = usable_out_dir(out_dir, "--report")  # one line (ValueError), not a traceback
     md = [
         "# Falsification report",
         "",
