@@ -68,6 +68,7 @@ __all__ = [
     "LMRunConfig",
     "build_model",
     "collapse_summary",
+    "heldout_prompts",
     "resolve_device",
     "run",
     "run_key",
@@ -336,6 +337,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def heldout_prompts(task, n: int) -> list[str]:
+    """The fixed held-out prompts of every run (the same for every rule, N and seed)."""
+    return task.sample(np.random.default_rng([99, 0]), n)
+
+
 def _recipe() -> dict:
     """What a run's numbers depend on besides its config: both recipes and torch major.minor."""
     return {"sft_recipe": SFT_RECIPE, "rl_recipe": RL_RECIPE, "torch": torch_minor()}
@@ -425,7 +431,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     model, tok = build_model(cfg, dev, progress, cache_dir)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    heldout = task.sample(np.random.default_rng([99, 0]), cfg.heldout_n)
+    heldout = heldout_prompts(task, cfg.heldout_n)
     rng = np.random.default_rng([cfg.seed, 1])
     gen = torch.Generator(device=dev).manual_seed(int(cfg.seed) * 1000003 + 17)
     version, rows, nonfinite_step, wall_before, initial = 0, [], None, 0.0, None

@@ -20,6 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from simulations.lm.model import positions_from_mask
+from vespo_theory.array_ops import to_compute
 
 __all__ = [
     "Rollout",
@@ -29,11 +30,6 @@ __all__ = [
     "parse_mismatch",
     "sequence_log_probs",
 ]
-
-
-def _at_least_f32(x: torch.Tensor) -> torch.Tensor:
-    """float32 for half/bfloat16 logits; float64 stays float64."""
-    return x if x.dtype == torch.float64 else x.float()
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ class SamplerEngine:
         return model
 
     def log_probs(self, logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        logits = _at_least_f32(logits)
+        logits = to_compute(logits)  # the one half-precision rule: bf16/fp16 in float32
         if self.kind == "noise" and self.sigma > 0:
             noise = torch.randn(
                 logits.shape, generator=generator, device=logits.device, dtype=logits.dtype
@@ -181,7 +177,7 @@ def sequence_log_probs(model, rollout: Rollout, *, return_full: bool = False):
     logits, _ = model(ids, mask, positions_from_mask(mask))
     P = rollout.prompt_ids.shape[1]
     T = rollout.response_ids.shape[1]
-    logp_full = F.log_softmax(_at_least_f32(logits[:, P - 1 : P - 1 + T]), dim=-1)
+    logp_full = F.log_softmax(to_compute(logits[:, P - 1 : P - 1 + T]), dim=-1)
     lp = logp_full.gather(-1, rollout.response_ids[..., None]).squeeze(-1)
     lp = lp * rollout.response_mask
     return (lp, logp_full) if return_full else lp
