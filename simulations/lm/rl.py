@@ -69,6 +69,7 @@ __all__ = [
     "build_model",
     "collapse_summary",
     "heldout_prompts",
+    "recipe",
     "resolve_device",
     "run",
     "run_key",
@@ -342,8 +343,10 @@ def heldout_prompts(task, n: int) -> list[str]:
     return task.sample(np.random.default_rng([99, 0]), n)
 
 
-def _recipe() -> dict:
-    """What a run's numbers depend on besides its config: both recipes and torch major.minor."""
+def recipe() -> dict:
+    """What a run's numbers depend on besides its config: both recipe versions and torch's
+    major.minor (part of ``run_key`` and of every checkpoint; a sweep keying "lm" cells should
+    hold it too)."""
     return {"sft_recipe": SFT_RECIPE, "rl_recipe": RL_RECIPE, "torch": torch_minor()}
 
 
@@ -353,7 +356,7 @@ def run_key(cfg: LMRunConfig) -> str:
     key."""
     from vespo_theory.provenance import config_hash
 
-    return config_hash({"run": asdict(cfg), **_recipe()})
+    return config_hash({"run": asdict(cfg), **recipe()})
 
 
 def build_model(cfg: LMRunConfig, device: torch.device, progress: bool = False, cache_dir=None):
@@ -440,10 +443,10 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
-        if ck.get("recipe") != _recipe():
+        if ck.get("recipe") != recipe():
             raise ValueError(
                 f"--out {str(out)!r} holds a checkpoint of other code (recipe "
-                f"{ck.get('recipe')}, this code {_recipe()}): its numbers would mix both; "
+                f"{ck.get('recipe')}, this code {recipe()}): its numbers would mix both; "
                 "use a new --out directory"
             )
         model.load_state_dict(ck["model"])
@@ -585,7 +588,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
             "nonfinite_step": nonfinite_step,
             "initial_heldout": initial,
             "wall_time": wall_before + time.time() - t_start,
-            "recipe": _recipe(),
+            "recipe": recipe(),
         }
         tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
         torch.save(ck, tmp)
