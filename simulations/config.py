@@ -187,11 +187,11 @@ class ARConfig(_Base):
     N(0, ``logit_scale``^2) per state (seeded).
 
     Staleness ``staleness`` = N >= 0 (``drift``): "steps" (pi is mu after N exact per-state
-    policy-gradient steps of size ``step_size`` on the token reward), "fixed" (mu's logits = pi's - N eps d, d a
-    fixed unit-RMS direction), "random" (mu's logits = pi's - eps (d_1 + ... + d_N), fresh
-    directions), "lattice" (like "fixed" with d integer in {-1, 0, 1}: every token log-ratio is
-    an integer multiple of N eps plus a constant, so the lattice method is exact); eps =
-    ``drift_size``.
+    policy-gradient steps of size ``step_size`` on the token reward), "fixed" (mu's logits =
+    pi's - N eps d, d a fixed unit-RMS direction), "random" (mu's logits = pi's - eps (d_1 +
+    ... + d_N), fresh directions), "lattice" (like "fixed" with d integer in {-1, 0, 1}: every
+    token log-ratio is an integer multiple of N eps plus a constant, so the lattice method is
+    exact); eps = ``drift_size``.
 
     Engine mismatch: the sampler uses mu's logits rounded to ``mismatch`` (none | bf16 | fp16)
     plus, with probability ``flip_prob`` per logit, a heavy-tailed Student-t(``flip_df``) jump of

@@ -37,7 +37,7 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from simulations.tabular import ARModel, SequenceBatch
+from simulations.tabular import BATCH_BYTES_PER_ENTRY, ARModel, SequenceBatch
 from vespo_theory.bounds import phi_max
 from vespo_theory.diagnostics import kish_ess_from_log_weights, psis_khat
 from vespo_theory.kernels import log_phi_signed
@@ -75,10 +75,11 @@ _BOUND_RTOL = 1e-9
 
 
 # Per-rule working arrays of rule_results, [n, T] float64 each: the coefficient, the rule's own
-# temporaries while computing it (its masked log-ratios, the sequence sum broadcast, the exp),
-# coef * adv in score_moments and the float mask of E||g||^2: 7 x 8 bytes per entry (checked
-# against tracemalloc's peak in tests/test_memory.py).
-RULE_BYTES_PER_ENTRY = 56
+# temporaries while computing it (its masked log-ratios, cumulative sums, the sequence sum
+# broadcast, the exp, the clip masks), coef * adv in score_moments and the float mask of
+# E||g||^2. tracemalloc saw up to 80 bytes per entry beyond the batch (every rule, enumeration at
+# V = 4, T = 8 and Monte Carlo at n = 20000, T = 32): 11 arrays, 88 bytes per entry.
+RULE_BYTES_PER_ENTRY = 88
 
 
 def rule_results_bytes(n: int, T: int) -> int:
@@ -291,9 +292,10 @@ def rule_results(
     ``rules`` are :class:`~vespo_theory.rules.Rule` objects (resolved once by the caller);
     ``progress`` (optional) is called with each rule's name after its record is done.
     """
-    check_memory(
-        rule_results_bytes(batch.n, batch.tokens.shape[1]),
-        f"the per-rule arrays of {batch.n} sequences of length {batch.tokens.shape[1]}",
+    n_, T_ = batch.tokens.shape
+    check_memory(  # the batch (already allocated) and the per-rule arrays, together
+        n_ * T_ * BATCH_BYTES_PER_ENTRY + rule_results_bytes(n_, T_),
+        f"the per-rule arrays of {n_} sequences of length {T_}",
         "lower --n-mc or --T (or --V / --T for enumeration)",
     )
     w = _weights(batch)

@@ -427,8 +427,11 @@ def lattice_bytes(T: int, width: int) -> int:
     folds (n = T, T-1, T-2 under tilts 0, 1, 2), the FFT's spectrum and its power (complex, half
     length: one L each) and the inverse, the grid, log f, sign and g of one expectation, and
     _disc_err's x, p, f(x), osc and f(x + u): 21 in all. Plus ``|window|`` of the direct
-    correlation, [n_shift, L] with n_shift <= 2 width - 1, used while it stays under 30M entries
-    (else the FFT path, with no such array)."""
+    correlation, [n_shift, L] with n_shift = extra (width - 1) + 1 for extra = 0, 1, 2, made
+    when it has at most 30M entries (else the FFT path has no such array), and 1 MiB for the
+    k-hat draws (10000 of them, with their index and weight arrays). Checked against
+    tracemalloc's peak in tests/test_memory.py."""
     size = T * (width - 1) + 1
-    window = (2 * width - 1) * size
-    return 8 * (21 * size + (window if window <= 30_000_000 else 0))
+    windows = [(e * (width - 1) + 1) * size for e in (0, 1, 2)]
+    window = max(w for w in windows if w <= 30_000_000) if windows[0] <= 30_000_000 else 0
+    return 8 * (21 * size + window) + 2**20

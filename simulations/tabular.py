@@ -57,9 +57,11 @@ MAX_ENUMERATION = DEFAULT_MAX_SEQUENCES
 # Tables [S, V] of 8-byte entries: the model keeps trans (int64), pi's and mu's logits (+ the
 # sampler's); while they are built the drift direction d and one temporary of its product are
 # alive, and later the log-softmax properties (log_pi, log_behaviour, pi: each a new table plus
-# scipy's temporaries of the same size) and the alias tables (prob, alias, packed, thresholds)
-# are made: 10 tables at the peak, plus N more for the "random" drift (a [N, S, V] draw).
-TABLES_PEAK = 10
+# scipy's temporaries of the same size), the log-ratio table and the alias tables (prob, alias,
+# thresholds, packed) are made while the model is alive. tracemalloc saw 13-14 tables at the peak
+# (markov V = 300, every drift, with and without bf16 mismatch): 16, plus N more for the
+# "random" drift (a [N, S, V] draw).
+TABLES_PEAK = 16
 # A sequence batch [n, T] keeps tokens, states (int64), tok_log_ratio (float64) and the mask
 # (bool): 25 bytes per entry. While it is built (enumeration) the token digits (a temporary of
 # the tokens' size), the log-probabilities lb and lp, lp - lb and a log_q temporary are alive too:

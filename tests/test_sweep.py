@@ -73,7 +73,9 @@ def test_resume_after_a_crash_recomputes_nothing(tmp_path):
     with open(res["csv"]) as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == 12  # 6 cells x 2 rules
-    assert {"rule", "staleness", "seed", "E_phi", "var_trace", "E_W", "bound_holds"} <= set(table[0])
+    assert {"rule", "staleness", "seed", "E_phi", "var_trace", "E_W", "bound_holds"} <= set(
+        table[0]
+    )
     meta = json.loads(res2["sidecar"].read_text())  # the sidecar of the last run
     assert meta["computed"] == 0 and meta["cached"] == 6 and "git_sha" in meta
     assert meta["config"]["cells"] == cells
@@ -81,7 +83,11 @@ def test_resume_after_a_crash_recomputes_nothing(tmp_path):
 
 # cells big enough (4^8 = 65536 sequences each) for OpenBLAS to split its products over threads
 # in the main process: identical rows across backends need the same BLAS thread count per cell
-BIG = {**CONFIG, "base": {**CONFIG["base"], "V": 4, "T": 8}, "grid": {"staleness": [0, 1], "seed": [0]}}
+BIG = {
+    **CONFIG,
+    "base": {**CONFIG["base"], "V": 4, "T": 8},
+    "grid": {"staleness": [0, 1], "seed": [0]},
+}
 
 
 def test_joblib_matches_serial(tmp_path):
