@@ -1,6 +1,6 @@
 """Regenerate every number docs/lm.md quotes by running the commands it names.
 
-    python scripts/regen_lm_docs.py                      # everything (~45 min on 2 cores)
+    python scripts/regen_lm_docs.py                      # everything (~45 min on 2 cores, --jobs 2)
     python scripts/regen_lm_docs.py --only lm_compare_fast --only lm_smoke --jobs 2
     python scripts/regen_lm_docs.py --list               # the jobs, their commands and markers
 
@@ -70,12 +70,12 @@ def _sweep(name: str, markers: tuple[str, ...], est: str, needs=()) -> Job:
 JOBS: dict[str, Job] = {
     j.name: j
     for j in (
-        _sweep("lm_compare_fast", ("lm_compare_fast", "warm_start"), "2 min 42 s"),
+        _sweep("lm_compare_fast", ("lm_compare_fast", "warm_start"), "2 min 35 s"),
         Job(
             "lm_smoke",
             ("train-lm", "--fast", "--device", "cpu", "--out", "{out}/run", "--no-progress"),
             ("lm_smoke",),
-            est="~30 s",
+            est="15 s",
         ),
         _sweep("lm_compare", ("lm_compare", "lm_compare_facts", "offpolicy"), "24 min 8 s"),
         _sweep("lm_compare_async", ("lm_compare_async",), "4 min 41 s"),
@@ -104,7 +104,7 @@ JOBS: dict[str, Job] = {
                 "--no-progress",
             ),
             ("lm_measure",),
-            est="~1 min 30 s",
+            est="25 s",
         ),
     )
 }
