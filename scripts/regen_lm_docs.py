@@ -227,9 +227,10 @@ def render_smoke(job, out, info, work) -> dict[str, str]:
 
 
 def _by(rows, *keys):
+    """Rows grouped by ``keys`` (a scalar key for one key, a tuple for more)."""
     g = defaultdict(list)
     for r in rows:
-        g[tuple(r[k] for k in keys)].append(r)
+        g[r[keys[0]] if len(keys) == 1 else tuple(r[k] for k in keys)].append(r)
     return g
 
 
@@ -259,9 +260,9 @@ def render_compare(job, out, info, work) -> dict[str, str]:
     for rule in sorted(g):
         rs = g[rule]
         per_n = _by(rs, "staleness")
-        ns = sorted(per_n, key=lambda k: int(k[0]))
+        ns = sorted(per_n, key=int)
         finals = ", ".join(
-            f"{_mean([float(r['final_heldout']) for r in per_n[n]]):.3f} (N = {n[0]})" for n in ns
+            f"{_mean([float(r['final_heldout']) for r in per_n[n]]):.3f} (N = {n})" for n in ns
         )
         coll = [r for r in rs if _is_true(r["collapsed"])]
         where = (
@@ -276,10 +277,10 @@ def render_compare(job, out, info, work) -> dict[str, str]:
     drops = []
     for rule in sorted(g):
         per_n = _by(g[rule], "staleness")
-        lo, hi = min(per_n, key=lambda k: int(k[0])), max(per_n, key=lambda k: int(k[0]))
+        lo, hi = min(per_n, key=int), max(per_n, key=int)
         m_lo = _mean([float(r["final_heldout"]) for r in per_n[lo]])
         m_hi = _mean([float(r["final_heldout"]) for r in per_n[hi]])
-        drops.append((m_lo - m_hi, rule, lo[0], hi[0], m_lo, m_hi))
+        drops.append((m_lo - m_hi, rule, lo, hi, m_lo, m_hi))
     drops.sort(reverse=True)
     facts.append(
         "* Change of the mean final held-out from the smallest to the largest N, largest drop "
