@@ -37,6 +37,10 @@ def _examples():
             line = line.removeprefix("$ ").strip()
             if not line.startswith("vespo "):
                 continue
+            # output that starts with the word (``vespo N=1 ...: held-out ...``) is not a command:
+            # a command's next word is a flag or a lower-case subcommand name
+            if not re.fullmatch(r"-.*|[a-z][a-z-]*", line.split()[1]):
+                continue
             yield pytest.param(line, id=f"{doc.name}:{line[:60]}")
 
 
