@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis profiles and the array-backend fixture.
+"""Shared test configuration: hypothesis profiles, the CUDA skip rule and the device fixtures.
 
 Hypothesis profiles (select with HYPOTHESIS_PROFILE; CI=true selects ``ci`` by default):
 
@@ -32,6 +32,34 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def skip_without_cuda() -> None:
+    """The one CUDA rule of the suite: skip without a GPU, fail with VESPO_REQUIRE_CUDA=1."""
+    if not _cuda_available():
+        if os.environ.get("VESPO_REQUIRE_CUDA") == "1":
+            pytest.fail("VESPO_REQUIRE_CUDA=1 but no CUDA device is available")
+        pytest.skip("no CUDA device")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("cpu", id="torch-cpu"),
+        pytest.param("cuda", id="torch-cuda", marks=pytest.mark.cuda),
+    ]
+)
+def device(request):
+    """A torch device name, "cpu" and "cuda" (the CUDA case follows :func:`skip_without_cuda`)."""
+    pytest.importorskip("torch")
+    if request.param == "cuda":
+        skip_without_cuda()
+    return request.param
+
+
+@pytest.fixture
+def require_cuda() -> None:
+    """Request this fixture in a CUDA-only test instead of repeating the skip rule."""
+    skip_without_cuda()
+
+
 def _backends() -> list:
     out = [pytest.param("numpy", id="numpy"), pytest.param("torch-cpu", id="torch-cpu")]
     out.append(pytest.param("torch-cuda", id="torch-cuda", marks=pytest.mark.cuda))
@@ -51,10 +79,8 @@ def backend(request):
     if name.startswith("torch"):
         torch = pytest.importorskip("torch")
         device = "cuda" if name == "torch-cuda" else "cpu"
-        if device == "cuda" and not _cuda_available():
-            if os.environ.get("VESPO_REQUIRE_CUDA") == "1":
-                pytest.fail("VESPO_REQUIRE_CUDA=1 but no CUDA device is available")
-            pytest.skip("no CUDA device")
+        if device == "cuda":
+            skip_without_cuda()
 
         def to(a, dtype=None):
             t = torch.as_tensor(np.asarray(a), device=device)
