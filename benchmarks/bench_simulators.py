@@ -53,7 +53,7 @@ def main(argv=None) -> None:
     rows = []
     # 1. lattice vs enumeration at V = 8, T = 8 (8^8 = 16.8M sequences > the 1e6 default cap,
     #    so enumeration runs with max_sequences raised; same answer expected to 1e-9)
-    cfg = ARConfig(V=8, T=8, N=1, drift="lattice", drift_size=0.1, adv_mode="constant")
+    cfg = ARConfig(V=8, T=8, staleness=1, drift="lattice", drift_size=0.1, adv_mode="constant")
     t_la, la = best_of(lambda: simulate_ar(cfg, SEQ_RULES, method="lattice"))
     note = "(enumeration skipped)"
     if not args.skip_enumeration:
@@ -71,7 +71,7 @@ def main(argv=None) -> None:
     rows.append(("lattice     V=8 T=8 (6 rules)", f"{t_la * 1e3:.1f} ms", note))
 
     # 2. lattice at V = 32000, T = 4096
-    big = ARConfig(V=32000, T=4096, N=1, drift="lattice", drift_size=0.02, adv_mode="constant")
+    big = ARConfig(V=32000, T=4096, staleness=1, drift="lattice", drift_size=0.02, adv_mode="constant")
     t_build, model = best_of(lambda: make_ar_model(big), repeat=1)
     t_big, res = best_of(lambda: simulate_ar(big, ["vespo"], method="lattice"))
     t_big6, _ = best_of(lambda: simulate_ar(big, SEQ_RULES, method="lattice"), repeat=1)
@@ -114,7 +114,7 @@ def main(argv=None) -> None:
         (64, "markov", "tokens + states + log-ratios + batch"),
     )
     for V, policy, _ in batches:
-        m = make_ar_model(ARConfig(V=V, T=T, policy=policy, N=1))
+        m = make_ar_model(ARConfig(V=V, T=T, policy=policy, staleness=1))
         contenders[policy] = lambda m=m: sample_sequences(m, n, rng)
     best = {k: float("inf") for k in contenders}
     for _ in range(args.rounds):
