@@ -71,7 +71,9 @@ def main(argv=None) -> None:
     rows.append(("lattice     V=8 T=8 (6 rules)", f"{t_la * 1e3:.1f} ms", note))
 
     # 2. lattice at V = 32000, T = 4096
-    big = ARConfig(V=32000, T=4096, staleness=1, drift="lattice", drift_size=0.02, adv_mode="constant")
+    big = ARConfig(
+        V=32000, T=4096, staleness=1, drift="lattice", drift_size=0.02, adv_mode="constant"
+    )
     t_build, model = best_of(lambda: make_ar_model(big), repeat=1)
     t_big, res = best_of(lambda: simulate_ar(big, ["vespo"], method="lattice"))
     t_big6, _ = best_of(lambda: simulate_ar(big, SEQ_RULES, method="lattice"), repeat=1)
