@@ -248,23 +248,20 @@ def make_ar_model(cfg: ARConfig) -> ARModel:
     pi's logits or the reward.
     """
     nb = table_bytes(cfg)
-    if nb > 8 * 1024**2:  # tables under 8 MiB are always fine
-        S = _n_states(cfg.policy, cfg.V, cfg.n_hash)
-        check_memory(
-            nb,
-            f"the {cfg.policy} model's tables ([S, V] = {S} x {cfg.V} entries, "
-            f"{format_bytes(8 * S * cfg.V)} each)",
-            "lower --V"
-            + (
-                " (the markov state is the previous token: V + 1 states)"
-                if cfg.policy == "markov"
-                else ""
-            )
-            + (" or --n-hash" if cfg.policy == "prefix" else "")
-            + (
-                " or --staleness (the random drift draws N tables)" if cfg.drift == "random" else ""
-            ),
+    S = _n_states(cfg.policy, cfg.V, cfg.n_hash) if cfg.mu_probs is None else 1
+    check_memory(
+        nb,
+        f"building the {cfg.policy} model ({nb // (8 * S * cfg.V)} [S, V] tables of "
+        f"{S} x {cfg.V} entries, {format_bytes(8 * S * cfg.V)} each, at the peak)",
+        "lower --V"
+        + (
+            " (the markov state is the previous token: V + 1 states)"
+            if cfg.policy == "markov"
+            else ""
         )
+        + (" or --n-hash" if cfg.policy == "prefix" else "")
+        + (" or --staleness (the random drift draws N tables)" if cfg.drift == "random" else ""),
+    )
     if cfg.mu_probs is not None:
         model = model_from_probs(cfg.mu_probs, cfg.pi_probs, cfg.T, cfg.reward, cfg.end_token)
         lattice_step = None
