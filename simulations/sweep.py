@@ -416,11 +416,16 @@ class _Sigterm:
 _MANIFEST = "sweep_config.json"
 
 
+def _cells_hash(cells: list) -> str:
+    """The identity of a sweep: its set of cells (order and key order do not matter)."""
+    return config_hash(sorted(config_hash(c) for c in cells))
+
+
 def _check_same_sweep(out: Path, cells: list, name: str, overwrite: bool) -> None:
     """Refuse an ``out`` folder that holds another sweep (different cells: the expanded config,
     so a reordered or re-spelled config of the same cells is the same sweep, and ``print`` does
     not count), unless ``overwrite``; then record the cells in ``out/sweep_config.json``."""
-    want = config_hash({"cells": cells})
+    want = _cells_hash(cells)
     have = None
     manifest = out / _MANIFEST
     try:
@@ -429,7 +434,7 @@ def _check_same_sweep(out: Path, cells: list, name: str, overwrite: bool) -> Non
         elif (out / f"{name}.json").exists():  # a sweep written before the manifest existed
             old = json.loads((out / f"{name}.json").read_text()).get("config") or {}
             old_cells = old["cells"] if "cells" in old else expand_grid(old)
-            have = config_hash({"cells": old_cells})
+            have = _cells_hash(old_cells)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         have = "unreadable"
     if have is not None and have != want and not overwrite:
