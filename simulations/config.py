@@ -356,17 +356,19 @@ class RunOptions(_Base):
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        rules = resolve_rules(self.rules)  # refuses [] and unknown names, listing valid ones
         if self.rules is not None:
-            rules = resolve_rules(self.rules)  # refuses [] and unknown names, listing valid ones
             set_(self, "rules", tuple(r.name for r in rules))
+        set_(self, "_resolved", rules)  # not a field: to_dict / asdict leave it out
         set_(self, "method", _choice(self.method, "method", METHODS))
         set_(self, "n_mc", _int(self.n_mc, "n_mc", 2, "standard errors need two samples"))
         set_(self, "max_sequences", _int(self.max_sequences, "max_sequences", 1))
         set_(self, "grid_points", _int(self.grid_points, "grid_points", 2))
 
     def rule_objects(self) -> tuple[Rule, ...]:
-        """The rules as :class:`~vespo_theory.rules.Rule` objects (every rule when None)."""
-        return resolve_rules(self.rules)
+        """The rules as :class:`~vespo_theory.rules.Rule` objects (every rule when None),
+        resolved once when the options were made."""
+        return self._resolved
 
 
 #: The run options a bandit takes (it always runs enumeration and Monte Carlo).

@@ -182,3 +182,113 @@ def test_sweep_cli_runs_and_resumes(tmp_path, capsys):
     assert (tmp_path / "out" / "results.csv").exists()
     assert (tmp_path / "out" / "results.json").exists()
     assert main(["sweep", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
+
+
+# --------------------------------------------------------------------------- flags from fields
+
+
+def test_flags_and_defaults_come_from_the_config_fields():
+    """Every ARConfig / RunOptions field is a flag of the same name with the field's default,
+    so a sweep key and a flag are one word and each default is stated once."""
+    from dataclasses import fields
+
+    from simulations.config import ARConfig, RunOptions, flag
+    from vespo_theory.cli import build_parser
+
+    ar = build_parser().parse_args(["simulate", "ar"])
+    for cls in (ARConfig, RunOptions):
+        for f in fields(cls):
+            assert getattr(ar, f.name) == f.default, f.name
+    help_text = build_parser()._subparsers._group_actions[0].choices["simulate"]
+    text = help_text._subparsers._group_actions[0].choices["ar"].format_help()
+    text = " ".join(text.split())  # argparse wraps the help lines
+    for f in fields(ARConfig):
+        assert flag(f.name) in text
+    assert "(default 100000)" in text and "(default 2049)" in text
+
+
+def _ar_json(capsys, argv):
+    assert main(["simulate", "ar", *argv, "--json"]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        (
+            [
+                "--mu",
+                "0.5,0.5",
+                "--pi",
+                "0.4,0.6",
+                "--T",
+                "40",
+                "--adv-constant",
+                "1",
+                "--exact",
+                "--rule",
+                "vespo",
+                "--grid",
+                "65",
+            ],
+            [
+                "--mu-probs",
+                "0.5,0.5",
+                "--pi-probs",
+                "0.4,0.6",
+                "--T",
+                "40",
+                "--adv-mode",
+                "constant",
+                "--adv-value",
+                "1",
+                "--method",
+                "exact",
+                "--rules",
+                "vespo",
+                "--grid-points",
+                "65",
+            ],
+        ),
+        (
+            ["--V", "3", "--T", "3", "--mc", "500", "--rule", "is", "--rule", "vespo"],
+            ["--V", "3", "--T", "3", "--method", "mc", "--n-mc", "500", "--rules", "is,vespo"],
+        ),
+    ],
+    ids=["exact-lattice", "mc"],
+)
+def test_old_flag_spellings_give_the_same_numbers(capsys, old, new):
+    assert _ar_json(capsys, old) == _ar_json(capsys, new)
+
+
+def test_shortcut_and_method_together_is_an_error(capsys):
+    assert main(["simulate", "ar", "--exact", "--method", "mc"]) == 2
+    err = capsys.readouterr().err
+    assert "--exact is a shortcut for --method" in err and err.count("\n") == 1
+
+
+def test_rule_names_are_resolved_once_at_the_entry(capsys, monkeypatch):
+    """The CLI turns names into Rule objects once; nothing below looks a name up again."""
+    import simulations.config as config
+
+    calls = []
+    real = config.get_rule
+
+    def counting(name):
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(config, "get_rule", counting)
+    for argv in (
+        ["--V", "3", "--T", "3", "--policy", "markov"],  # enumeration
+        ["--V", "3", "--T", "4", "--method", "mc", "--n-mc", "200"],  # closed-form true grad
+        ["--V", "3", "--T", "4", "--policy", "markov", "--method", "mc", "--n-mc", "200"],
+        ["--mu", "0.5,0.5", "--pi", "0.4,0.6", "--T", "30", "--adv-constant", "1"],  # lattice
+    ):
+        calls.clear()
+        _ar_json(capsys, [*argv, "--rules", "vespo,is"])
+        # 2 names; the on-policy true gradient (markov, mc) resolves "reinforce" once more
+        assert calls in (["vespo", "is"], ["vespo", "is", "reinforce"]), (argv, calls)
+    calls.clear()
+    assert main(["simulate", "bandit", "--rules", "vespo", "--n-mc", "100", "--json"]) == 0
+    assert calls == ["vespo"]

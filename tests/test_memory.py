@@ -159,7 +159,9 @@ def test_tables_refused_with_a_hint(capsys, monkeypatch):
     small limit here; and --memory-limit on the command line does the same."""
     monkeypatch.setenv("VESPO_MEMORY_LIMIT", "1G")
     argv = ["simulate", "ar", "--V", "32000", "--T", "4096", "--policy", "markov"]
-    _refused(capsys, argv, "building the markov model (16 [S, V] tables", "32001 x 32000", "lower --V")
+    _refused(
+        capsys, argv, "building the markov model (16 [S, V] tables", "32001 x 32000", "lower --V"
+    )
     monkeypatch.delenv("VESPO_MEMORY_LIMIT")
     _refused(capsys, ["--memory-limit", "1G", *argv], "building the markov model")
     cfg = ARConfig(V=200, T=1, policy="markov")
