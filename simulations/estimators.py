@@ -150,6 +150,12 @@ def score_moments(
     Returns ``mean`` [dim], ``e2`` = E||e||^2, ``comp2`` = E[e_j^2] [dim], ``cov`` [dim, dim]
     when ``full_cov``, and, when ``center`` is given, ``q`` = the per-row ||e_i - center||^2.
     """
+    # overflow of huge advantages gives inf / NaN here, refused by no_nan in rule_results
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _score_moments(model, batch, coef, adv, center, full_cov, chunk_elems)
+
+
+def _score_moments(model, batch, coef, adv, center, full_cov, chunk_elems) -> dict:
     w = _weights(batch)
     dim = model.dim
     step = max(1, chunk_elems // max(dim, 1))
@@ -298,14 +304,20 @@ def rule_results(
         f"the per-rule arrays of {n_} sequences of length {T_}",
         "lower --n-mc or --T (or --V / --T for enumeration)",
     )
+    # overflow (huge advantages or weights) is not warned about: no_nan refuses its NaNs
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _records(model, batch, adv, rules, true_grad, method, seed, progress)
+
+
+def _records(model, batch, adv, rules, true_grad, method, seed, progress) -> list[dict]:
     w = _weights(batch)
     mc = batch.weight is None
     n = batch.n
     lengths = batch.lengths.astype(np.float64)
     g_norm = float(np.linalg.norm(true_grad))
     e_g2 = score_moments(model, batch, batch.mask.astype(np.float64), adv)["e2"]
-    out = []
     seq_log_w = batch.seq_log_w
+    out = []
     for rule in rules:
         name = rule.name
         coef = np.asarray(rule.coefficient(batch.tok_log_ratio, batch.mask, adv), dtype=np.float64)
@@ -346,7 +358,22 @@ def rule_results(
                 "E_phi": float(np.std(cbar, ddof=1) / math.sqrt(n)),
                 "E_phi2": float(np.std(cbar * cbar, ddof=1) / math.sqrt(n)),
             }
+        no_nan(rec, adv)
         out.append(rec)
         if progress is not None:
             progress(name)
     return out
+
+
+def no_nan(rec: dict, adv) -> None:
+    """Refuse a record with a NaN statistic (never a silent NaN in a table): it comes from
+    float64 overflow (inf - inf, inf / inf) of huge advantages or weights."""
+    flat = {k: v for k, v in rec.items() if not isinstance(v, dict)}
+    flat.update({f"se.{k}": v for k, v in (rec.get("se") or {}).items()})
+    for key, v in flat.items():
+        if isinstance(v, float) and math.isnan(v):
+            a = float(np.max(np.abs(adv))) if np.size(adv) else 0.0
+            raise ValueError(
+                f"rule {rec['rule']}: {key} is NaN: the statistics overflow float64 (|A| up to "
+                f"{a:.3g}); rescale --reward / --adv-value / --baseline"
+            )

@@ -45,7 +45,7 @@ from scipy.signal import fftconvolve
 from scipy.special import logsumexp
 
 from simulations.config import DEFAULT_GRID_POINTS, resolve_rules
-from simulations.estimators import bound_checks, khat_or_none
+from simulations.estimators import bound_checks, khat_or_none, no_nan
 from vespo_theory.bounds import phi_max
 from vespo_theory.resources import check_memory
 
@@ -414,6 +414,7 @@ def lattice_results(
             rec["bound_M2"] = M * M
             rec["bound_holds"] = all(c["holds"] for c in checks.values())
             rec["bounds"] = checks
+        no_nan(rec, np.array([A]))
         records.append(rec)
         if progress is not None:
             progress(name)

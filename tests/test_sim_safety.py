@@ -43,6 +43,34 @@ def test_non_finite_reward_is_refused(capsys, bad):
         model_from_probs([0.5, 0.5], [0.4, 0.6], 1, reward=[float(bad), 0.0])
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "bandit", "--reward=1e300,-1e300,0", "--n-mc", "500"],
+        ["simulate", "ar", "--V", "3", "--T", "3", "--reward=1e300,0,1", "--rules", "vespo"],
+        [
+            "simulate",
+            "ar",
+            "--V",
+            "3",
+            "--T",
+            "3",
+            "--reward=1e300,0,1",
+            "--method",
+            "mc",
+            "--n-mc",
+            "500",
+            "--policy",
+            "markov",
+        ],
+    ],
+    ids=["bandit", "enumeration", "mc"],
+)
+def test_overflow_is_refused_not_a_nan_table(capsys, argv):
+    """Finite but huge rewards overflow float64 (inf - inf): one line, no NaN, no warnings."""
+    _one_line_exit_2(capsys, argv, "is NaN: the statistics overflow float64", "--reward")
+
+
 def _underflowing_batch(n=4000, weight=None):
     """Sequence log-weights around -1e6 (V = 32000, T = 1e6 territory: exp() is 0 for every
     one), spread N(0, 1.5^2) so that the true ESS/n is about exp(-1.5^2) = 0.105."""
