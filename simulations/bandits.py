@@ -20,7 +20,7 @@ from simulations.runners import mc_bytes
 from simulations.tabular import SequenceBatch, enumerate_sequences, model_from_probs
 from vespo_theory.resources import check_memory
 
-__all__ = ["bandit_model", "exact_gradient", "simulate_bandit"]
+__all__ = ["bandit_model", "bandit_bytes", "exact_gradient", "simulate_bandit"]
 
 
 def bandit_model(cfg: BanditConfig):
@@ -40,6 +40,16 @@ def _adv(cfg: BanditConfig, batch: SequenceBatch) -> np.ndarray:
     return np.asarray(cfg.reward)[batch.tokens[:, 0]] - cfg.baseline
 
 
+def bandit_bytes(K: int, n_mc: int) -> int:
+    """Peak bytes of :func:`simulate_bandit`: the Monte Carlo batch (T = 1) and the K x K
+    covariance of ``score_moments(full_cov=True)``: cov, the chunk's cross product,
+    outer(mean, mean) and cov - outer (4 K^2), plus the chunk of estimates, its weighted copy,
+    its square and the bincount behind it (4 arrays of at most K^2 and at most 2^22 entries).
+    tracemalloc: 40 MB at K = 1000, the estimate 64 MB (tests/test_memory.py); K = 50000 needs
+    about 80 GB."""
+    return mc_bytes(n_mc, 1) + 8 * (4 * K * K + 4 * min(K * K, 1 << 22))
+
+
 def simulate_bandit(
     cfg: BanditConfig, rules=None, *, n_mc: int = DEFAULT_N_MC, progress=None
 ) -> dict:
@@ -53,9 +63,8 @@ def simulate_bandit(
     say = progress if progress is not None else (lambda _text: None)
     model = bandit_model(cfg)
     K = model.V
-    # the K x K covariance per rule and the Monte Carlo batch (T = 1)
     check_memory(
-        mc_bytes(n_mc, 1) + 8 * K * K * 4,
+        bandit_bytes(K, n_mc),
         f"a bandit with K = {K} arms and {n_mc} Monte Carlo draws",
         "lower --n-mc or the number of arms",
     )

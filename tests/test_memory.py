@@ -75,6 +75,25 @@ def test_estimates_cover_the_traced_peak(name, make_cfg, kind):
     assert 1.0 <= est / peak <= 2.0, (name, est, peak)
 
 
+def test_bandit_estimate_covers_the_traced_peak():
+    """The K x K covariance dominates a bandit with many arms (K = 50000 is 20 GB per array)."""
+    import numpy as np
+
+    from simulations.bandits import bandit_bytes, simulate_bandit
+    from simulations.config import BanditConfig
+
+    K = 1000
+    rng = np.random.default_rng(0)
+    cfg = BanditConfig(
+        mu=tuple(rng.dirichlet(np.ones(K))),
+        pi=tuple(rng.dirichlet(np.ones(K))),
+        reward=tuple(rng.normal(size=K)),
+    )
+    est = bandit_bytes(K, 1000)
+    peak = _peak(lambda: simulate_bandit(cfg, ["vespo", "is"], n_mc=1000))
+    assert 1.0 <= est / peak <= 2.0, (est, peak)  # the bound of CASES above
+
+
 def _refused(capsys, argv, *needles):
     assert main(argv) == 2
     err = capsys.readouterr().err
