@@ -63,8 +63,11 @@ def run(args) -> int:
         raise ValueError(f"cannot read sweep config {args.config!r}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"sweep config {args.config!r} is not valid JSON: {exc}") from None
-    cells = expand_grid(config, notes=_note)
+    notes: list[str] = []
+    cells = expand_grid(config, notes=notes.append)
     out = usable_out_dir(args.out, "--out")
+    for text in notes:  # only once the input is accepted: an error stays one line
+        _note(text)
     res = run_grid(
         CELL_KINDS[config["kind"]],
         cells,
