@@ -212,9 +212,21 @@ def expand_grid(config: dict, *, notes=None) -> list[dict]:
 # --------------------------------------------------------------------------- the runner
 
 
+def _recipe(cell: dict):
+    """What a cell's numbers depend on besides its config: :data:`RECIPE_VERSION`, and for an
+    "lm" cell also the LM code's recipe versions and torch's major.minor
+    (:func:`simulations.lm.rl.recipe`), so a rerun into the same ``--out`` after a change of the
+    LM code recomputes instead of handing back old rows."""
+    if cell.get("kind") == "lm":
+        from simulations.lm.rl import recipe
+
+        return {"sweep": RECIPE_VERSION, "lm": recipe()}
+    return RECIPE_VERSION
+
+
 def cell_key(cell: dict) -> str:
-    """The cache key of a cell: its config and :data:`RECIPE_VERSION`."""
-    return config_hash({"recipe": RECIPE_VERSION, "cell": cell})
+    """The cache key of a cell: its config and its recipe (:func:`_recipe`)."""
+    return config_hash({"recipe": _recipe(cell), "cell": cell})
 
 
 def _cell_path(cells_dir: Path, cell: dict) -> Path:

@@ -90,5 +90,21 @@ def test_lm_cell_cache_dir_field_holds_warm_start_and_runs(tmp_path, monkeypatch
 
 
 def test_unknown_field_in_an_lm_cell():
-    with pytest.raises(ValueError, match="unknown field"):
+    # the package's one key check (simulations.config.normalize_keys) names it and the valid keys
+    with pytest.raises(ValueError, match="unknown key.*'rulez'.*valid keys: .*rule,"):
         CELL_KINDS["lm"]({"kind": "lm", "rulez": "vespo"})
+
+
+def test_lm_cell_key_follows_the_lm_code_recipe(monkeypatch):
+    # a sweep's cached "lm" row must not survive a change of the LM code: the cell key holds
+    # simulations.lm.rl.recipe() (recipe versions, torch major.minor); other kinds do not
+    from simulations import sweep
+    from simulations.lm import rl
+
+    lm = {"kind": "lm", "rule": "vespo", "staleness": 1}
+    ar = {"kind": "ar", "V": 2, "T": 2}
+    before = sweep.cell_key(lm), sweep.cell_key(ar)
+    monkeypatch.setattr(rl, "RL_RECIPE", rl.RL_RECIPE + 1)
+    assert sweep.cell_key(lm) != before[0]
+    assert sweep.cell_key(ar) == before[1]
+

@@ -62,13 +62,11 @@ def lm_cell(cell: dict) -> list[dict]:
     from simulations.lm.rl import LMRunConfig, run, run_key
     from vespo_theory.cache import cache_dir
 
+    from simulations.config import normalize_keys
+
     names = {f.name for f in fields(LMRunConfig)}
-    unknown = sorted(set(cell) - names - _EXTRA)
-    if unknown:
-        raise ValueError(
-            f"unknown field(s) {unknown} in an 'lm' cell; valid: LMRunConfig fields and "
-            f"{', '.join(sorted(_EXTRA - {'kind'}))}"
-        )
+    # the one key check of the package (unknown keys listed with the valid ones); no aliases
+    normalize_keys(cell, sorted(names | _EXTRA), "an 'lm' cell", aliases={})
     cfg = LMRunConfig(**{k: v for k, v in cell.items() if k in names})
     torch.set_num_threads(1)
     cache = cache_dir(cell.get("cache_dir"))
