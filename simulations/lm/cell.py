@@ -59,10 +59,9 @@ def lm_cell(cell: dict) -> list[dict]:
     """Run (or resume) the RL run of ``cell`` and return its one summary row."""
     import torch
 
+    from simulations.config import normalize_keys
     from simulations.lm.rl import LMRunConfig, run, run_key
     from vespo_theory.cache import cache_dir
-
-    from simulations.config import normalize_keys
 
     names = {f.name for f in fields(LMRunConfig)}
     # the one key check of the package (unknown keys listed with the valid ones); no aliases
