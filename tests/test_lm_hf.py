@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 
 import pytest
 
@@ -108,11 +107,7 @@ def test_not_a_causal_lm_and_not_a_checkpoint(tmp_path, capsys):
 
 
 @pytest.mark.cuda
-def test_cuda_bf16_path(tiny, tmp_path):
-    if not torch.cuda.is_available():
-        if os.environ.get("VESPO_REQUIRE_CUDA") == "1":
-            pytest.fail("VESPO_REQUIRE_CUDA=1 but no CUDA device is available")
-        pytest.skip("no CUDA device")
+def test_cuda_bf16_path(tiny, tmp_path, require_cuda):
     from simulations.lm.hf import load_hf
 
     model, _ = load_hf(tiny[0], torch.device("cuda"))

@@ -215,13 +215,7 @@ def test_device_resolution():
 
 
 @pytest.mark.cuda
-def test_builtin_loop_on_cuda(tmp_path, cache):
-    import os
-
-    if not torch.cuda.is_available():
-        if os.environ.get("VESPO_REQUIRE_CUDA") == "1":
-            pytest.fail("VESPO_REQUIRE_CUDA=1 but no CUDA device is available")
-        pytest.skip("no CUDA device")
+def test_builtin_loop_on_cuda(tmp_path, cache, require_cuda):
     cfg = LMRunConfig(**{**TINY, "mismatch": "bf16"})
     summary = run(cfg, tmp_path, device="cuda", cache_dir=cache)
     rows = _rows(tmp_path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
-import os
 import subprocess
 import sys
 import zlib
@@ -52,20 +51,7 @@ ON_POLICY = {
 }
 
 
-def _devices():
-    out = [pytest.param("cpu", id="torch-cpu")]
-    out.append(pytest.param("cuda", id="torch-cuda", marks=pytest.mark.cuda))
-    return out
-
-
-@pytest.fixture(params=_devices())
-def device(request):
-    """torch-cpu and torch-cuda (skips without a GPU; fails with VESPO_REQUIRE_CUDA=1)."""
-    if request.param == "cuda" and not torch.cuda.is_available():
-        if os.environ.get("VESPO_REQUIRE_CUDA") == "1":
-            pytest.fail("VESPO_REQUIRE_CUDA=1 but no CUDA device is available")
-        pytest.skip("no CUDA device")
-    return request.param
+# the `device` fixture (torch-cpu, torch-cuda) is the suite's one, in tests/conftest.py
 
 
 # --------------------------------------------------------------------------- the problem
