@@ -15,6 +15,7 @@ import pytest
 from simulations.config import ARConfig, BanditConfig
 from simulations.estimators import rule_results
 from simulations.tabular import SequenceBatch, advantages, enumerate_sequences, model_from_probs
+from vespo_theory.rules import get_rule
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -45,7 +46,7 @@ HAND_SE_E_PHI = math.sqrt((2 / 3) / (3 - 1) / 3)  # sd/sqrt(n) = 1/3
 def test_mc_variance_uses_bessel_on_three_hand_values():
     model, batch = _mc_batch_n3()
     adv = np.array([1.0, 2.0, 1.0])
-    (rec,) = rule_results(model, batch, adv, ["is"], np.zeros(model.dim), "mc")
+    (rec,) = rule_results(model, batch, adv, [get_rule("is")], np.zeros(model.dim), "mc")
     # pi comes back from its logits log(pi) (one log, one softmax) and W from log(W): a few
     # roundings of u on O(1) numbers, through sums of 3 terms: 64 eps is ~10x that
     tol = 64 * EPS64
@@ -62,7 +63,7 @@ def test_exact_variance_is_the_population_formula():
     model, batch = _mc_batch_n3()
     exact = dataclasses.replace(batch, weight=np.full(3, 1 / 3))
     adv = np.array([1.0, 2.0, 1.0])
-    (rec,) = rule_results(model, exact, adv, ["is"], np.zeros(model.dim), "enumeration")
+    (rec,) = rule_results(model, exact, adv, [get_rule("is")], np.zeros(model.dim), "enumeration")
     assert rec["var_trace"] == pytest.approx(HAND_VAR_PLUGIN, rel=64 * EPS64, abs=0)
 
 
