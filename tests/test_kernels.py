@@ -21,10 +21,10 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from vespo_theory.bounds import phi_max
+from vespo_theory.bounds import log_phi_max, phi_max
 from vespo_theory.derivations.checks import derived_kernel
 from vespo_theory.kernels import log_phi, log_phi_signed, phi, phi_signed
 from vespo_theory.params import VespoParams
@@ -137,6 +137,11 @@ DTYPES = ["float64", "float32", "bfloat16"]
 )
 def test_finite_for_finite_input_torch(dtype, params, log_w):
     k, lam = params
+    # finite output is promised where the kernel's sup M fits the compute dtype (float32 for
+    # bfloat16): phi reaches M at W = k/lam, so a larger M must overflow (see the test below).
+    # The margin 1 (a factor e) covers the rounding of log phi near log M in float32.
+    log_max = math.log(torch.finfo(torch.float32).max)
+    assume(dtype == "float64" or log_phi_max(k, lam) < log_max - 1)
     x = torch.tensor(log_w, dtype=getattr(torch, dtype), requires_grad=True)
     lp = log_phi(x, k, lam)
     p = phi(x, k, lam)
@@ -150,10 +155,23 @@ def test_finite_for_finite_input_torch(dtype, params, log_w):
 @given(params=params_st, log_w=st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=16))
 def test_finite_for_finite_input_numpy(dtype, params, log_w):
     k, lam = params
+    # as for torch: promised where M fits the dtype, with a factor-e margin for rounding
+    assume(log_phi_max(k, lam) < math.log(np.finfo(dtype).max) - 1)
     x = np.asarray(log_w, dtype=dtype)
     assert np.isfinite(log_phi(x, k, lam)).all()
     p = phi(x, k, lam)
     assert np.isfinite(p).all() and (p >= 0).all()
+
+
+def test_a_sup_beyond_float32_overflows_float32_only():
+    # the premise of the two tests above, shown: k = 19, lam = 1/16 has log M = 19 log(304) +
+    # 1/16 - 19 = 89.69 > log(float32 max) = 88.72, and at log W = 6 (W = 403, near k/lam = 304)
+    # log phi = 19 * 6 + (1 - e^6)/16 = 88.85: finite in float64, inf in float32 (a negative
+    # result found by hypothesis; use float64 for such kernels)
+    assert log_phi_max(19, 0.0625) > math.log(np.finfo(np.float32).max)
+    assert np.isfinite(phi(np.float64(6.0), 19, 0.0625))
+    with np.errstate(over="ignore"):
+        assert np.isinf(phi(np.float32(6.0), 19, 0.0625))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
