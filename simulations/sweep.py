@@ -45,6 +45,7 @@ from simulations.config import (
     RunOptions,
     normalize_keys,
 )
+from vespo_theory.cli.common import usable_out_dir
 from vespo_theory.jsonio import dump_json
 from vespo_theory.provenance import (
     config_hash,
@@ -484,9 +485,7 @@ def run_grid(
     cells = [dict(c) for c in cells]
     if not cells:
         raise ValueError("cells is empty: nothing to run")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out: {str(out)!r} exists and is not a folder")
+    out = usable_out_dir(out_dir, "--out")
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     _check_same_sweep(out, cells, name, overwrite)

@@ -119,6 +119,12 @@ def test_bad_arguments(tmp_path):
         run_grid(ar_cell, [], tmp_path)
     with pytest.raises(ValueError, match="unknown key\\(s\\) 'colour'.*valid keys: .*staleness"):
         ar_cell({"kind": "ar", "V": 3, "T": 2, "colour": "red"})
+    # the library entry checks --out with the CLI's helper (usable_out_dir), not a copy of it
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for bad, msg in ((a_file, "is not a folder"), (a_file / "sub", "cannot create folder")):
+        with pytest.raises(ValueError, match=f"^--out: .*{msg}"):
+            run_grid(ar_cell, expand_grid(CONFIG)[:1], bad, progress=False)
 
 
 def test_bandit_cells(tmp_path):
