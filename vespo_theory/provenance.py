@@ -27,7 +27,7 @@ from importlib import metadata as _metadata
 from pathlib import Path
 from typing import Any
 
-from vespo_theory.jsonio import to_jsonable
+from vespo_theory.jsonio import dump_json, to_jsonable
 
 __all__ = ["config_hash", "git_sha", "package_versions", "run_metadata", "write_sidecar"]
 
@@ -142,6 +142,6 @@ def write_sidecar(path: str | os.PathLike, meta: dict, wall_time: float | None =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(out), indent=2, sort_keys=False) + "\n")
+    tmp.write_text(dump_json(out) + "\n")
     os.replace(tmp, path)
     return path
