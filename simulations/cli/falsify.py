@@ -1,7 +1,7 @@
-"""``vespo falsify``: search hard for violations of the claims of THEORY.md (hypothesis).
+"""``vespo falsify``: search hard for violations of the catalogued claims (hypothesis).
 
 Every claim is written as ``lhs <= rhs`` and evaluated exactly on each instance. Stated claims
-must hold; the relaxed claims R1-R5 (false beliefs) must be violated, and their minimal
+must hold; the relaxed claims R1-R6 (false beliefs) must be violated, and their minimal
 counterexample is printed with a command that replays it. hypothesis and ``simulations`` are
 imported inside ``run``.
 """

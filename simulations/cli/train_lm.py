@@ -104,10 +104,10 @@ def _list_tasks() -> int:
 
 
 def _progress(args) -> bool:
-    """A bar only on an interactive stderr: logs and pipes get no carriage-return noise."""
-    import sys
+    """A bar only on an interactive stderr (the rule of :mod:`simulations.cli.progress`)."""
+    from simulations.cli.progress import progress_enabled
 
-    return not args.no_progress and sys.stderr.isatty()
+    return not args.no_progress and progress_enabled(args)
 
 
 def _measure(args, cfg) -> int:
