@@ -35,6 +35,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vespo_theory.jsonio import dump_json
+
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "lm.md"
 STAMP = "regen.json"
@@ -570,7 +572,7 @@ def run_job(job: Job, work: Path, jobs: int, *, stream=sys.stdout) -> dict:
         "code": code_identity(),
         "stdout": proc.stdout,
     }
-    (out / STAMP).write_text(json.dumps(info, indent=2) + "\n")
+    (out / STAMP).write_text(dump_json(info) + "\n")
     print(f"  done in {_mins(wall)}", file=stream)
     return info
 
