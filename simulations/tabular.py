@@ -149,11 +149,6 @@ class ARModel:
     def pi(self) -> np.ndarray:
         return np.exp(self.log_pi)
 
-    @property
-    def n_sequences(self) -> int:
-        """V^T (only for sizes where that is affordable: compare with :func:`fits_enumeration`)."""
-        return self.V**self.T
-
 
 def round_logits(logits: np.ndarray, precision: str) -> np.ndarray:
     """``logits`` rounded to bf16 (round to nearest even, 8 mantissa bits) or fp16, as float64."""
