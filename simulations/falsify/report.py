@@ -63,11 +63,11 @@ def write_report(results: list[Result], out_dir: str | os.PathLike, config: dict
     md = [
         "# Falsification report",
         "",
-        "Every catalogued claim (docs/claims.md) that can be evaluated exactly, written as `lhs <= rhs`, "
-        "searched with hypothesis (seeded, no example database). Stated claims must hold; "
-        "relaxed claims (beliefs a reader might hold) must be violated. Instances are evaluated "
-        "exactly (finite sums, enumeration of every sequence, or the lattice method), never by "
-        "Monte Carlo, so a violation is a fact.",
+        "Every catalogued claim (docs/claims.md) that can be evaluated exactly, written as `lhs"
+        " <= rhs`, searched with hypothesis (seeded, no example database). Stated claims must "
+        "hold; relaxed claims (beliefs a reader might hold) must be violated. Instances are "
+        "evaluated exactly (finite sums, enumeration of every sequence, or the lattice method),"
+        " never by Monte Carlo, so a violation is a fact.",
         "",
         f"Budget per claim: {config.get('budget')} examples; seed {config.get('seed')}.",
         "",
