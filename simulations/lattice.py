@@ -56,10 +56,18 @@ __all__ = [
     "LatticeLaw",
     "lattice_results",
     "lattice_bytes",
+    "seq_only_names",
 ]
 
 EPS = float(np.finfo(np.float64).eps)
 N_KHAT = 10_000
+
+
+def seq_only_names() -> str:
+    """The rules the lattice covers (``seq_only``), from the registry, for error messages."""
+    from vespo_theory.rules import available, get_rule
+
+    return ", ".join(n for n in available() if get_rule(n).seq_only)
 
 
 @dataclass(frozen=True)
@@ -328,8 +336,8 @@ def lattice_results(
         if not rule.seq_only:
             raise ValueError(
                 f"rule {name} is token-level: the lattice method only covers rules whose "
-                "coefficient depends on log W, sign(A) and T (seq_only rules: "
-                "is, reinforce, vespo, seq_tis, seq_mis, gspo); use enumeration or --mc"
+                f"coefficient depends on log W, sign(A) and T (seq_only rules: "
+                f"{seq_only_names()}); use enumeration or --mc"
             )
 
         def c_of(x, rule=rule):

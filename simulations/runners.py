@@ -33,7 +33,7 @@ from simulations.estimators import (
     true_gradient_from_batch,
     weight_summary,
 )
-from simulations.lattice import lattice_results
+from simulations.lattice import lattice_results, seq_only_names
 from simulations.montecarlo import sample_sequences
 from simulations.tabular import (
     BATCH_BYTES_PER_ENTRY,
@@ -130,7 +130,7 @@ def simulate_ar(
             bad = [r.name for r in rules if not r.seq_only]
             raise ValueError(
                 f"rule(s) {', '.join(bad)} are token-level; the lattice method covers only "
-                "seq_only rules (is, reinforce, vespo, seq_tis, seq_mis, gspo): use --method mc"
+                f"seq_only rules ({seq_only_names()}): use --method mc"
             )
         out["skipped_rules"] = [r.name for r in rules if not r.seq_only]
         recs, summary = lattice_results(

@@ -136,8 +136,14 @@ def test_length_story():
 
 def test_lattice_rejects_token_rules_and_bad_input():
     cfg = ARConfig(V=3, T=20, adv_mode="constant")
-    with pytest.raises(ValueError, match="token-level"):
+    with pytest.raises(ValueError, match="token-level") as info:
         simulate_ar(cfg, ["ppo_clip"], method="lattice")
+    # the message lists the rules the lattice covers from the registry, not a typed copy
+    seq_only = [n for n in available() if get_rule(n).seq_only]
+    assert seq_only and all(n in str(info.value) for n in seq_only)
+    with pytest.raises(ValueError, match="token-level") as info:
+        lattice_results(np.log([0.5, 0.5]), np.log([0.4, 0.6]), 3, [get_rule("ppo_clip")])
+    assert all(n in str(info.value) for n in seq_only)
     with pytest.raises(ValueError, match="T must be an integer >= 1"):
         lattice_results(np.log([0.5, 0.5]), np.log([0.4, 0.6]), 0, ["is"])
     with pytest.raises(ValueError, match="mu > 0 and pi > 0"):
