@@ -70,9 +70,7 @@ def check_nan(x: Any, name: str) -> None:
     """Raise ``ValueError`` if ``x`` (a NumPy array or a torch tensor) holds NaN.
 
     For a torch tensor this forces a host synchronisation on a GPU, so the kernels call it for
-    torch only on request;
-    callers that want it for torch pass ``check_nan=True`` where the API offers it (the
-    kernels do).
+    torch only on request (their ``check_nan=True``).
     """
     if is_torch(x):
         import torch
