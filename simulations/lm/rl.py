@@ -41,7 +41,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,7 @@ from simulations.lm.sft import (
 )
 from simulations.lm.tasks import get_task
 from simulations.lm.tokenizer import CharTokenizer
+from vespo_theory.jsonio import dump_json
 from vespo_theory.losses import AGG_MODES
 
 __all__ = [
@@ -185,14 +186,6 @@ class LMRunConfig:
         parse_mismatch(self.mismatch)
         if self.model is not None and not Path(self.model).exists():
             raise ValueError(f"--model: path {self.model!r} does not exist")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LMRunConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"LMRunConfig: unknown field(s) {unknown}; valid: {sorted(names)}")
-        return cls(**d)
 
     def sft_config(self) -> SFTConfig:
         return SFTConfig(
@@ -611,7 +604,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
         }
     )
     _write_csv(out / "metrics.csv", rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.json").write_text(dump_json(summary) + "\n")  # strict: NaN -> null
     meta = run_metadata(cfg_dict, seed=cfg.seed, device=dev)
     meta["summary"] = summary
     meta["code"] = code_identity(rl_recipe=RL_RECIPE)
