@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from simulations.tabular import BATCH_BYTES_PER_ENTRY, ARModel, SequenceBatch
-from vespo_theory.bounds import phi_max
+from vespo_theory.bounds import exp_or_inf, phi_max
 from vespo_theory.diagnostics import kish_ess_from_log_weights, psis_khat
 from vespo_theory.kernels import log_phi_signed
 from vespo_theory.resources import check_memory
@@ -211,15 +211,18 @@ def weight_summary(batch: SequenceBatch, seed: int = 0) -> dict:
     log_e_w = float(logsumexp(log_p + lw))
     log_e_w2 = float(logsumexp(log_p + 2 * lw))
     out = {
-        "E_W": math.exp(log_e_w) if log_e_w < 709 else math.inf,
+        "E_W": exp_or_inf(log_e_w),
         "log_E_W2": log_e_w2,
-        "E_W2": math.exp(log_e_w2) if log_e_w2 < 709 else math.inf,
+        "E_W2": exp_or_inf(log_e_w2),
         "ess_W": log_ess_fraction(lw, batch.weight),
         "khat_W": khat_or_none(lw, batch.weight, seed),
     }
     if batch.weight is None:
         n = batch.n
-        out["se"] = {"E_W": float(np.std(np.exp(lw), ddof=1) / math.sqrt(n))}
+        # sd(W) = e^m sd(e^(lw - m)), m = max log W: W itself may overflow float64
+        m = float(lw.max())
+        sd = float(np.std(np.exp(lw - m), ddof=1)) if np.isfinite(m) else 0.0
+        out["se"] = {"E_W": exp_or_inf(m + math.log(sd / math.sqrt(n))) if sd > 0 else 0.0}
     return out
 
 

@@ -46,7 +46,7 @@ from scipy.special import logsumexp
 
 from simulations.config import DEFAULT_GRID_POINTS, resolve_rules
 from simulations.estimators import bound_checks, khat_or_none, no_nan
-from vespo_theory.bounds import phi_max
+from vespo_theory.bounds import exp_or_inf, phi_max
 from vespo_theory.resources import check_memory
 
 __all__ = [
@@ -319,7 +319,7 @@ def lattice_results(
     summary = {
         "E_W": math.exp(log_e_w),
         "log_E_W2": log_e_w2,
-        "E_W2": math.exp(log_e_w2) if log_e_w2 < 709 else math.inf,
+        "E_W2": exp_or_inf(log_e_w2),
         "ess_W": math.exp(2 * log_e_w - log_e_w2),
         "khat_W": khat_or_none(x0[draws]),
         "lattice_exact": lat.exact,

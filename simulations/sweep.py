@@ -72,8 +72,9 @@ BACKENDS = ("joblib", "ray", "serial")
 #: Part of every cell's cache key. Bump it in the same commit as any change that changes the
 #: numbers a cell produces (estimators, samplers, models, lattice), so that old cached cells
 #: are recomputed instead of silently reused. 2: log-space ESS, renamed keys (staleness,
-#: mismatch), finite-reward checks.
-RECIPE_VERSION = 2
+#: mismatch), finite-reward checks. 3: E[W], E[W^2] finite up to the float64 limit (were inf
+#: from log 709 on), the Monte Carlo se of E[W] through log W.
+RECIPE_VERSION = 3
 
 #: Valid keys of a cell per kind (config fields + run options); "lm" cells check their own.
 CELL_KEYS: dict[str, list[str]] = {

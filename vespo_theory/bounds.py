@@ -22,7 +22,14 @@ from dataclasses import asdict, dataclass
 
 from vespo_theory.params import KernelParams, VespoParams
 
-__all__ = ["KernelBound", "kernel_bound", "log_phi_max", "phi_max", "variance_factor"]
+__all__ = [
+    "KernelBound",
+    "exp_or_inf",
+    "kernel_bound",
+    "log_phi_max",
+    "phi_max",
+    "variance_factor",
+]
 
 
 def log_phi_max(k: float, lam: float) -> float:
@@ -31,8 +38,12 @@ def log_phi_max(k: float, lam: float) -> float:
     return p.k * math.log(p.k / p.lam) + p.lam - p.k
 
 
-def _exp_or_inf(x: float) -> float:
-    """exp(x), or ``inf`` where it exceeds the float64 range (instead of OverflowError)."""
+def exp_or_inf(x: float) -> float:
+    """exp(x), or ``inf`` where it exceeds the float64 range (instead of OverflowError).
+
+    >>> exp_or_inf(709.5) < float("inf"), exp_or_inf(710.0)
+    (True, inf)
+    """
     try:
         return math.exp(x)
     except OverflowError:
@@ -41,7 +52,7 @@ def _exp_or_inf(x: float) -> float:
 
 def phi_max(k: float, lam: float) -> float:
     """M = sup_W phi(W) = (k/lam)^k e^(lam - k); ``inf`` if it exceeds the float64 range."""
-    return _exp_or_inf(log_phi_max(k, lam))
+    return exp_or_inf(log_phi_max(k, lam))
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ def kernel_bound(k: float, lam: float) -> KernelBound:
     """The bound numbers of claim K3/B1/B2 for one kernel."""
     p = KernelParams(k, lam)
     lm = log_phi_max(p.k, p.lam)
-    m, m2 = _exp_or_inf(lm), _exp_or_inf(2 * lm)
+    m, m2 = exp_or_inf(lm), exp_or_inf(2 * lm)
     return KernelBound(k=p.k, lam=p.lam, argmax=p.k / p.lam, M=m, M2=m2, log_M=lm)
 
 
