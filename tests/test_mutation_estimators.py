@@ -162,3 +162,50 @@ def test_khat_needs_twenty_finite_values():
     assert k is not None and math.isfinite(k)
     x[:6] = -np.inf
     assert khat_or_none(x) is None
+
+
+# ------------------------------------------------------------------ Monte Carlo details
+
+
+def test_mc_standard_errors_of_the_second_moments_by_hand():
+    # the n = 3 sample of tests/test_hand_references.py: mu = (1/2, 1/2), pi = (1/4, 3/4), draws
+    # y = 0, 1, 1, A = (1, 2, 1); IS coefficient cbar = W = (1/2, 3/2, 3/2).
+    # E[phi^2] terms cbar^2 = (1/4, 9/4, 9/4): mean 19/12, squared deviations 16/9, 4/9, 4/9
+    # (sum 8/3), Bessel 4/3, se = sqrt(4/3) / sqrt(3) = 2/3.
+    # var_trace terms q_i = ||e_i - mean||^2 = 25/32, 1/2, 1/32: mean 7/16, deviations 11/32,
+    # 2/32, -13/32, squares (121 + 4 + 169)/1024 = 294/1024, Bessel 147/1024, se = 7/32.
+    model = model_from_probs([0.5, 0.5], [0.25, 0.75], T=1)
+    tokens = np.array([[0], [1], [1]], dtype=np.int64)
+    lr = np.log(np.array([[0.5], [1.5], [1.5]]))
+    batch = SequenceBatch(tokens, np.zeros_like(tokens), np.ones((3, 1), bool), lr, None)
+    (rec,) = rule_results(model, batch, np.array([1.0, 2.0, 1.0]), [get_rule("is")],
+                          np.zeros(model.dim), "mc")
+    tol = 64 * EPS64  # as in test_hand_references: a few roundings through 3-term sums
+    assert rec["se"]["E_phi2"] == pytest.approx(2 / 3, rel=tol)
+    assert rec["se"]["var_trace"] == pytest.approx(7 / 32, rel=tol)
+
+
+def test_score_moments_do_not_depend_on_the_chunk_size():
+    # the moments are accumulated chunk by chunk: one sequence per chunk must give what one
+    # chunk gives (sums of the same 9 terms in another grouping: 1e-13 relative covers it)
+    from simulations.estimators import score_moments
+
+    model = model_from_probs([0.5, 0.3, 0.2], [0.2, 0.3, 0.5], T=2, reward=[1.0, -1.0, 0.5])
+    batch = enumerate_sequences(model)
+    coef = np.where(batch.mask, np.exp(batch.seq_log_w)[:, None], 0.0)
+    adv = np.linspace(-1.0, 1.0, batch.n)
+    center = np.full(model.dim, 0.1)
+    one = score_moments(model, batch, coef, adv, center=center, full_cov=True)
+    many = score_moments(model, batch, coef, adv, center=center, full_cov=True, chunk_elems=1)
+    for key in ("mean", "comp2", "cov", "q"):
+        np.testing.assert_allclose(many[key], one[key], rtol=1e-13, atol=1e-15)
+    assert many["e2"] == pytest.approx(one["e2"], rel=1e-13)
+
+
+def test_exact_vespo_record_carries_its_bound():
+    model = model_from_probs([0.5, 0.5], [0.25, 0.75], T=1, reward=[1.0, -1.0])
+    batch = enumerate_sequences(model)
+    adv = np.array([1.0, -1.0])
+    (rec,) = rule_results(model, batch, adv, [get_rule("vespo")], np.zeros(model.dim), "enumeration")
+    # both sign classes present: M = max(M+, M-) = M- (one rounding each)
+    assert rec["bound_M2"] == pytest.approx(M_NEG**2, rel=2 * EPS64) and rec["bound_holds"]
