@@ -206,6 +206,7 @@ def test_exact_vespo_record_carries_its_bound():
     model = model_from_probs([0.5, 0.5], [0.25, 0.75], T=1, reward=[1.0, -1.0])
     batch = enumerate_sequences(model)
     adv = np.array([1.0, -1.0])
-    (rec,) = rule_results(model, batch, adv, [get_rule("vespo")], np.zeros(model.dim), "enumeration")
+    vespo = [get_rule("vespo")]
+    (rec,) = rule_results(model, batch, adv, vespo, np.zeros(model.dim), "enumeration")
     # both sign classes present: M = max(M+, M-) = M- (one rounding each)
     assert rec["bound_M2"] == pytest.approx(M_NEG**2, rel=2 * EPS64) and rec["bound_holds"]
