@@ -100,9 +100,10 @@ def test_public_names_still_importable():
     """The public API of the registry survived the split into rule_params / coefficients."""
     from vespo_theory import params as params_mod
     from vespo_theory.rule_params import ClipParams as FromParamsModule
-    from vespo_theory.rules import ClipParams, Rule, VespoParams, available, get_rule  # noqa: F401
+    from vespo_theory.rules import ClipParams, Rule, VespoParams, available, get_rule
 
     assert FromParamsModule is ClipParams and VespoParams is params_mod.VespoParams
+    assert isinstance(get_rule("vespo"), Rule) and "vespo" in available()
     assert get_rule("ppo_clip").body.__name__ == "ppo_clip_coefficient"
     for name in NAMES:  # every body has a real name and a docstring with its formula/source
         body = get_rule(name).body
