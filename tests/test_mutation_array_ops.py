@@ -77,3 +77,33 @@ def test_to_compute_widens_half_precision_only():
     assert to_compute(np.zeros(2, dtype=np.float16)).dtype == np.float32
     for x in (torch.zeros(2), torch.zeros(2, dtype=torch.float64), np.zeros(2, np.float32)):
         assert to_compute(x) is x
+
+
+def test_is_torch_for_a_tensor_subclass_from_a_submodule():
+    # nn.Parameter's type lives in torch.nn.parameter: the top-level package decides, not the
+    # whole module path
+    from vespo_theory.array_ops import is_torch
+
+    assert is_torch(torch.nn.Parameter(torch.zeros(1)))
+    assert is_torch(torch.zeros(1)) and not is_torch(np.zeros(1))
+
+
+@pytest.mark.parametrize(
+    "given", [np.array([1, 0, 3], dtype=np.int64), np.array([True, False, True]), [1, 0, 3]]
+)
+def test_integer_and_bool_arrays_become_float64(given):
+    out = as_float_array(given, "x")
+    assert out.dtype == np.float64
+    # integers and bools are exact in float64
+    np.testing.assert_array_equal(out, np.asarray(given, dtype=np.float64))
+
+
+def test_binary_mask_message_names_the_value_and_where():
+    from vespo_theory.array_ops import check_binary_mask
+
+    with pytest.raises(ValueError) as exc:
+        check_binary_mask(np.array([[1.0, 0.0], [0.5, 1.0]]), "response_mask")
+    assert str(exc.value) == "response_mask must be bool or hold only 0 and 1, got 0.5 at (1, 0)"
+    with pytest.raises(ValueError) as exc:
+        check_binary_mask(torch.tensor([[1, 2]]), "mask")
+    assert str(exc.value) == "mask must be bool or hold only 0 and 1, got 2 at (0, 1)"
