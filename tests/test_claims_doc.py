@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from helpers import load_file
 
 pytest.importorskip("hypothesis")  # simulations.falsify (the falsify column) needs it
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _gen():
-    path = ROOT / "scripts" / "gen_claims_doc.py"
-    spec = importlib.util.spec_from_file_location("gen_claims_doc", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_file("scripts/gen_claims_doc.py")
 
 
 def test_claims_doc_is_up_to_date():

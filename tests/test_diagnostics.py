@@ -80,14 +80,9 @@ KHAT_TOL = 1e-12
 
 
 def _psis_reference_module():
-    import importlib.util
-    from pathlib import Path
+    from helpers import load_file
 
-    path = Path(__file__).parent / "data" / "psis_reference.py"
-    spec = importlib.util.spec_from_file_location("psis_reference", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_file("tests/data/psis_reference.py")
 
 
 def test_khat_pinned_reference():

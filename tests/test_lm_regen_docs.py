@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
+from helpers import load_file
+
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "lm.md"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "regen_lm_docs", REPO / "scripts/regen_lm_docs.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-regen = _script()
+regen = load_file("scripts/regen_lm_docs.py")
 
 
 def test_every_job_has_its_blocks_in_the_docs_and_every_block_a_job():

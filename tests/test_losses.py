@@ -13,7 +13,6 @@ weights of veRL's agg_loss, both computed in this file independently of the loss
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import subprocess
 import sys
@@ -528,11 +527,9 @@ def test_rollout_equal_to_old_reduces_to_two_policy_loss(name):
 def test_vespo_matches_reference_style_implementation():
     """Our VESPO gradient equals the reference-style implementation (benchmarks/) where its
     +-20 clamps are inactive (entangled: reference W = pi/old * old/sampler)."""
-    spec = importlib.util.spec_from_file_location(
-        "_reference_vespo", ROOT / "benchmarks" / "_reference_vespo.py"
-    )
-    ref = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ref)
+    from helpers import load_file
+
+    ref = load_file("benchmarks/_reference_vespo.py")
     g = torch.Generator().manual_seed(0)
     B, T = 16, 12
     lp0 = -torch.rand(B, T, generator=g, dtype=torch.float64) * 2

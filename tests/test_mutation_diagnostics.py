@@ -7,13 +7,12 @@ References: Kish's ratio (sum w)^2 / sum w^2 evaluated with ``math.fsum`` on han
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_file
 
 from vespo_theory.diagnostics import (
     kish_ess,
@@ -29,15 +28,7 @@ EPS64 = float(np.finfo(np.float64).eps)
 KHAT_TOL = 1e-12
 
 
-def _ref():
-    path = Path(__file__).parent / "data" / "psis_reference.py"
-    spec = importlib.util.spec_from_file_location("psis_reference", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-REF = _ref()
+REF = load_file("tests/data/psis_reference.py")
 
 
 def _kish(w) -> float:

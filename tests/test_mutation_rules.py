@@ -205,16 +205,8 @@ def test_add_registers_every_field_and_refuses_a_duplicate(monkeypatch):
     """
     monkeypatch.setattr(rules, "_RULES", {})
     body, surrogate = object(), object()
-    rules._add(
-        "demo",
-        level="token",
-        params=P_ALT,
-        seq_only=False,
-        body=body,
-        formula="f",
-        on_policy="1/T",
-        surrogate=surrogate,
-    )
+    fields = dict(level="token", params=P_ALT, seq_only=False, body=body, formula="f")
+    rules._add("demo", **fields, on_policy="1/T", surrogate=surrogate)
     r = rules.get_rule("demo")
     assert (r.name, r.level, r.params, r.seq_only, r.formula, r.on_policy) == (
         "demo",
@@ -227,16 +219,7 @@ def test_add_registers_every_field_and_refuses_a_duplicate(monkeypatch):
     assert r.body is body and r.surrogate_form is surrogate
     assert rules.available() == ["demo"]
     with pytest.raises(ValueError, match=r"^rule 'demo' is already registered$"):
-        rules._add(
-            "demo",
-            level="token",
-            params=P_ALT,
-            seq_only=False,
-            body=body,
-            formula="f",
-            on_policy="1/T",
-            surrogate=None,
-        )
+        rules._add("demo", **fields, on_policy="1/T", surrogate=None)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import load_file
 
 
 def _gen():
-    path = ROOT / "scripts" / "regen_readme.py"
-    spec = importlib.util.spec_from_file_location("regen_readme", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_file("scripts/regen_readme.py")
 
 
 def test_readme_example_is_current():
