@@ -10,25 +10,29 @@ import pytest
 from vespo_theory import claims
 from vespo_theory.claims import ClaimSpec
 
-RELAXED = ["R1", "R2", "R3", "R4", "R5", "R6"]
+RELAXED = ["R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9"]
 
 
 def test_accessors_return_the_catalogue_text():
     """Hand-copied from the catalogue: statement, assumptions and kind of B2 and R1."""
     assert claims.statement("B2") == "E_mu[phi^2] <= M E_mu[phi] <= M^2"
-    assert claims.assumptions("B2") == "k > 0, lam > 0; 0 <= phi <= M from B1/K3; any law of W > 0"
+    assert claims.assumptions("B2") == (
+        "k > 0, lam > 0; phi = W^k e^(lam(1-W)) and M = (k/lam)^k e^(lam-k) its sup (K3); "
+        "0 <= phi <= M from B1; any law of W > 0"
+    )
     assert claims.kind("B2") == "stated" and claims.kind("R1") == "relaxed"
     assert claims.get("K3").id == "K3"
 
 
 def test_ids_filter_by_kind_in_catalogue_order():
-    """23 hand-written claims (Q1-3, K1-4, B1-3, L1-2, M1-3, U1-2, R1-6) and 12 F-<rule>."""
+    """46 hand-written claims (P1-10, Q1-3, K1-5, B1-3, G1, BIAS1, BT, L1a, L1b, L2, M1-4, D1,
+    U1-3, SN1, ASC1, R1-9) and 12 F-<rule>."""
     everything = claims.ids()
-    assert len(everything) == 35 and everything[:3] == ["Q1", "Q2", "Q3"]
+    assert len(everything) == 58 and everything[:3] == ["P1", "P2", "P3"]
     assert claims.ids(None) == everything
     assert claims.ids("relaxed") == RELAXED
     stated = claims.ids("stated")
-    assert len(stated) == 29 and not set(stated) & set(RELAXED)
+    assert len(stated) == 49 and not set(stated) & set(RELAXED)
     assert stated[-1] == "F-vespo"
     with pytest.raises(ValueError, match=r"^kind must be one of \('stated', 'relaxed'\) or None, "):
         claims.ids("maybe")
@@ -42,8 +46,9 @@ def test_get_names_the_valid_ids():
     msg = err.value.args[0]
     assert msg.startswith("claim 'Z9' is not in the catalogue (vespo_theory.claims); valid IDs: ")
     assert msg.endswith(
-        "Q1, Q2, Q3, K1, K2, K3, K4, B1, B2, B3, L1, L2, M1, M2, M3, U1, U2, R1, R2, R3, R4, R5, "
-        "R6, F-is, F-reinforce, F-ppo_clip, F-dual_clip, F-cispo, F-sapo, F-gspo, F-token_tis, "
+        "P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, Q1, Q2, Q3, K1, K2, K3, K4, K5, B1, B2, B3, G1, "
+        "BIAS1, BT, L1a, L1b, L2, M1, M2, M3, M4, D1, U1, U2, U3, SN1, ASC1, R1, R2, R3, R4, R5, "
+        "R6, R7, R8, R9, F-is, F-reinforce, F-ppo_clip, F-dual_clip, F-cispo, F-sapo, F-gspo, F-token_tis, "
         "F-seq_tis, F-token_mis, F-seq_mis, F-vespo"
     )
     assert err.value.__cause__ is None and err.value.__suppress_context__

@@ -62,6 +62,84 @@ class ClaimSpec:
 _K_LAM = "k > 0, lam > 0, W > 0"
 
 _ENTRIES: list[ClaimSpec] = [
+    # ---------------------------------------------------------------- the paper's statements
+    ClaimSpec(
+        "P1",
+        "measure change: E_mu[phi(W) G] = Z E_Q[G] with Q = mu phi(W)/Z, Z = E_mu[phi(W)], for "
+        "every function G of the sequence",
+        "finite support, mu > 0, phi >= 0 with Z > 0",
+        source="arXiv 2602.10693 Eqs. 9-10 and 42",
+    ),
+    ClaimSpec(
+        "P2",
+        "min_Q KL(Q||mu) - a E_Q[log W] s.t. E_Q[W] <= C, sum Q = 1 has the solution "
+        "Q* ∝ mu W^a e^(-bW); on finite supports it has the same minimiser as the two-KL form "
+        "(1-a) KL(Q||mu) + a KL(Q||pi) (the objectives differ by a constant); the single-KL "
+        "form stays well defined on infinite supports",
+        "finite support for the equivalence, mu > 0, pi > 0, W = pi/mu, a real, b >= 0",
+        source="arXiv 2602.10693 Prop. B.1, Eqs. 11-16 and 38",
+    ),
+    ClaimSpec(
+        "P3",
+        "the unshifted kernel W^a e^(-bW) has surrogate f(W) = b^(-a) lowergamma(a, bW): "
+        "W f'(W) = W^a e^(-bW), f(0) = 0, f increasing and saturating at b^(-a) Gamma(a)",
+        "a > 0, b > 0, W > 0",
+        source="arXiv 2602.10693 Eqs. 39-41",
+    ),
+    ClaimSpec(
+        "P4",
+        "variance bound: K := sup_w phi(w)/w, attained at w = (k-1)/lam when k > 1, is "
+        "((k-1)/lam)^(k-1) e^(lam-k+1) (e^lam at k = 1) and finite iff k >= 1; "
+        "K(2,3) = e^2/3, K(3,2) = 1; E_mu[phi^2] <= K E_mu[phi W] = Z K E_Q[W] <= Z K C",
+        "k > 0, lam > 0, phi = W^k e^(lam(1-W)); Q = mu phi/Z the kernel's implicit proposal "
+        "with E_Q[W] <= C (nothing in the method enforces C)",
+        source="arXiv 2602.10693 Prop. 3.1 (Theorem 3.1 in the text), Eqs. 18-19 and 43-44",
+    ),
+    ClaimSpec(
+        "P5",
+        "uniform bound: sup phi = (k/lam)^k e^(lam-k) at W = k/lam (1.2081 for (2,3), 1.2416 "
+        "for (3,2)): no single sample contributes an unbounded weight (the same statement as K3)",
+        "k > 0, lam > 0",
+        source="arXiv 2602.10693 Prop. C.1, Eq. 45",
+    ),
+    ClaimSpec(
+        "P6",
+        "GSPO's implicit proposal: phi = W^(1/T) gives Q ∝ mu^(1-1/T) pi^(1/T), which tends to "
+        "mu as T grows",
+        "finite support of sequences, mu > 0, pi > 0; T >= 1 the (fixed) length",
+        source="arXiv 2602.10693 Eqs. 29 and 46",
+    ),
+    ClaimSpec(
+        "P7",
+        "the sequence hard clip phi = min(W, c) gives the implicit proposal Q ∝ min(pi, c mu)",
+        "finite support, mu > 0, c > 0",
+        source="arXiv 2602.10693 Eq. 30",
+    ),
+    ClaimSpec(
+        "P8",
+        "length normalisation conflates: sequences with equal log W / T but different T get the "
+        "same normalised weight, while their true weights e^(T log W/T) differ",
+        "log W / T = rho != 0, two lengths T1 != T2",
+        source="arXiv 2602.10693 Prop. E.1",
+    ),
+    ClaimSpec(
+        "P9",
+        "token-level IS keeps only the diagonal s = t of the expansion W = prod_t (1 + d_t): "
+        "E_mu[W G] - E_mu[sum_t r_t g_t] = sum_{s != t} E_mu[d_s g_t] + O(d^2), d_t = r_t - 1; "
+        "small only near on-policy or for short sequences",
+        "autoregressive mu, pi with supp pi ⊆ supp mu, G = sum_t g_t the sequence score, "
+        "d_t = r_t - 1 small",
+        source="arXiv 2602.10693 Eqs. 24-28, Remark A.1",
+    ),
+    ClaimSpec(
+        "P10",
+        "with a group-mean (or any constant) baseline b, E_mu[phi(W) (R - b) grad log pi] "
+        "equals E_mu[phi(W) R grad log pi] for every b only for phi = W (then E_mu[W grad log pi] "
+        "= 0); for phi != W the baseline adds the bias -b E_mu[phi(W) grad log pi]",
+        "finite support, mu > 0; b constant (or independent of the sample); phi any "
+        "reshaping",
+        source="arXiv 2602.10693 §3.5",
+    ),
     # ---------------------------------------------------------------- the variational problem
     ClaimSpec(
         "Q1",
@@ -71,12 +149,15 @@ _ENTRIES: list[ClaimSpec] = [
     ClaimSpec(
         "Q2",
         "The objective is strictly convex in Q for every real a; Q* is the unique minimiser",
-        "finite support; objective (1-a) KL(Q||mu) + a KL(Q||pi) s.t. sum Q = 1, E_Q[W] <= C",
+        "finite support; objective (1-a) KL(Q||mu) + a KL(Q||pi) s.t. sum Q = 1, E_Q[W] <= C "
+        "(on infinite supports the two-KL form can be inf - inf: use P2's single-KL form)",
     ),
     ClaimSpec(
         "Q3",
-        "dE_{Q*}[W]/db = -Var_{Q*}(W); unique b(C); b = 0 iff the budget is slack",
-        "Q* from Q1's stationarity; W not constant on the support",
+        "dE_{Q*}[W]/db = -Var_{Q*}(W) <= 0; a budget C is feasible iff C > min W (ess inf); "
+        "then b(C) is unique, and b = 0 exactly when C >= E_{Q*(b=0)}[W] = "
+        "E_mu[W^(a+1)]/E_mu[W^a]",
+        "Q* from Q1's stationarity; W not constant on the support; finite support",
     ),
     # ---------------------------------------------------------------- the kernel
     ClaimSpec(
@@ -101,6 +182,12 @@ _ENTRIES: list[ClaimSpec] = [
         "order, (2,3) has slope -1",
         "k > 0, lam > 0; expansion at W = 1",
     ),
+    ClaimSpec(
+        "K5",
+        "for (k, lam) = (3, 2), K = sup phi(W)/W = 1: phi <= W pointwise, so "
+        "E_mu[phi^2 ||g||^2] <= E_mu[W^2 ||g||^2] for every score g",
+        "phi = W^3 e^(2(1-W)), W > 0; any law of W and any g",
+    ),
     # ---------------------------------------------------------------- the bounds
     ClaimSpec(
         "B1",
@@ -111,19 +198,55 @@ _ENTRIES: list[ClaimSpec] = [
     ClaimSpec(
         "B2",
         "E_mu[phi^2] <= M E_mu[phi] <= M^2",
-        "k > 0, lam > 0; 0 <= phi <= M from B1/K3; any law of W > 0",
+        "k > 0, lam > 0; phi = W^k e^(lam(1-W)) and M = (k/lam)^k e^(lam-k) its sup (K3); "
+        "0 <= phi <= M from B1; any law of W > 0",
+        source="arXiv 2602.10693 Prop. C.1 (Eq. 45), squared and integrated here",
     ),
     ClaimSpec(
         "B3",
         "Var[phi g] <= E[phi^2 ||g||^2] <= max(M+,M-)^2 E||g||^2, /n for a batch mean",
         "(k, lam) chosen by the sign of A (M+ for A >= 0, M- for A < 0), both > 0; any law of "
-        "W > 0; g = A grad log pi any score vector; n i.i.d. draws",
+        "W > 0; g = A grad log pi any score vector; the /n needs n i.i.d. draws with a fixed "
+        "advantage function (group-normalised advantages break it: G1, R7)",
     ),
     ClaimSpec(
-        "L1",
-        "B3 holds for every length and token dependence",
+        "G1",
+        "with group-normalised advantages the samples of a group are dependent: "
+        "Var of the batch mean of phi(W_i) A_i g_i <= M^2 max_i E||g_i||^2 (no 1/n in general); "
+        "the exact group covariance (by enumeration) can exceed the i.i.d. bound M^2 E||g||^2/n",
+        "one group of G samples from mu, A_i = (R_i - mean_j R_j)/(std_j R_j + eps); g_i = "
+        "grad log pi(y_i) with |A_i| <= sqrt(G-1) (population std); deployed (k, lam)",
+    ),
+    ClaimSpec(
+        "BIAS1",
+        "||E_mu[(phi(W) - W) g]|| <= sqrt(E_mu[(phi(W) - W)^2]) sqrt(E_mu||g||^2); near "
+        "on-policy E_mu[(phi - W) g] = (k - lam - 1) E_mu[(W - 1) g] + O(E|W-1|^2 ||g||)",
+        "any law of (W, g) with finite second moments; the expansion from K4/L2",
+    ),
+    ClaimSpec(
+        "BT",
+        "sup-coefficient table: for every registered rule, M_rule = sup of its coefficient over "
+        "W (token ratios, lengths, advantage signs) where finite; the rules without one are "
+        "named (unbounded)",
+        "the registry's coefficients (vespo_theory.rules) at their default parameters; "
+        "sequence rules as functions of W, token rules of the token ratio r",
+    ),
+    ClaimSpec(
+        "L1a",
+        "E_mu||G_T||^2 of the sequence score G_T = sum_t grad log pi(y_t) grows with T; for a "
+        "stationary context-free pair it is exactly T c1 + T(T-1) ||E_mu grad log pi_t||^2, "
+        "c1 = E_mu||grad log pi_t||^2",
+        "context-free (prefix-independent), position-independent token policies of fixed "
+        "length T, mu > 0; the growth alone holds for any autoregressive pair",
+    ),
+    ClaimSpec(
+        "L1b",
+        "B3 holds at every length and token dependence, and its bound M^2 E||g||^2 grows with T "
+        "(L1a); the actual VESPO variance at a fixed per-token drift is non-monotone in T and "
+        "tends to 0 with E_mu[phi] (measured, not assumed)",
         "autoregressive mu, pi of any length T (fixed or random) and any token dependence; "
-        "supp pi ⊆ supp mu; deployed (k, lam) by the sign of A",
+        "supp pi ⊆ supp mu; deployed (k, lam) by the sign of A; the non-monotonicity is measured "
+        "on context-free pairs with a fixed per-token drift",
     ),
     ClaimSpec(
         "L2",
@@ -140,12 +263,31 @@ _ENTRIES: list[ClaimSpec] = [
     ClaimSpec(
         "M2",
         "For context-free token policies E_mu[W^2] = prod_t (1 + chi2_t): grows exponentially in T",
-        "context-free (prefix-independent) token policies, fixed length T, mu > 0",
+        "context-free (prefix-independent) token policies, fixed length T (not with a random "
+        "length or an end token), mu > 0",
     ),
     ClaimSpec(
         "M3",
         "If log W ~ N(-s2/2, s2), E[W^a] = exp(s2 a(a-1)/2); median W = e^(-s2/2) -> 0",
         "log W Gaussian with variance s2 > 0; a real",
+    ),
+    ClaimSpec(
+        "M4",
+        "E_mu[phi(W_T)] -> 0 whenever W_T -> 0 in mu-probability (e.g. i.i.d. tokens with "
+        "KL(mu||pi) > 0, where log W_T / T -> -KL(mu||pi) almost surely)",
+        "k > 0, lam > 0 (phi bounded by M and phi(0+) = 0, so dominated convergence applies); "
+        "the convergence condition W_T -> 0 in probability is needed: with KL(mu||pi) = 0 "
+        "(pi = mu) E[phi] = 1 for every T",
+    ),
+    ClaimSpec(
+        "D1",
+        "for i.i.d. tokens, -(1/T) log E_mu[phi(W_T)] -> the Chernoff information "
+        "-min_{s in [0,1]} log E_mu[r^s] between mu and pi when k exceeds the minimiser s*; "
+        "at every T, E_mu[phi(W_T)] <= inf_{0 <= s < k} C_s (E_mu[r^s])^T with "
+        "C_s = ((k-s)/lam)^(k-s) e^(lam-k+s): an implicit learning-rate decay with staleness "
+        "and length",
+        "i.i.d. (context-free, position-independent) tokens with token ratio r = pi/mu, "
+        "mu > 0; k > 0, lam > 0; s* the minimiser of log E_mu[r^s] on [0, 1]",
     ),
     # ---------------------------------------------------------------- unbiasedness
     ClaimSpec(
@@ -156,10 +298,35 @@ _ENTRIES: list[ClaimSpec] = [
     ),
     ClaimSpec(
         "U2",
-        "per-decision IS (coefficient prod_{s<=t} r_s) is unbiased, for context-free policies "
-        "of fixed length",
-        "context-free policies, fixed length, additive (mean token) reward as the advantage",
+        "per-decision IS is unbiased when each token reward r_s is weighted by its own prefix "
+        "product rho_{1:s}: E_mu[sum_s r_s rho_{1:s} sum_{t<=s} grad log pi_t] = "
+        "grad E_pi[sum_s r_s]; with a mean-token reward as A and coefficient rho_{1:t} it is "
+        "unbiased for context-free policies of fixed length",
+        "any autoregressive model, fixed or random length, additive token rewards r_s = "
+        "r(y_s); the rho_{1:t}-weighted sequence advantage only for context-free, fixed-length "
+        "models (R6 breaks it otherwise)",
         source="importance sampling (Precup, Sutton and Singh 2000, ICML), derived here",
+    ),
+    ClaimSpec(
+        "U3",
+        "unclipped token-level PPO (coefficient r_t on grad log pi_t, prefix product dropped) "
+        "is exactly unbiased for context-free, fixed-length models with an additive reward",
+        "context-free (prefix-independent) policies, fixed length T, A = mean token reward; "
+        "every token ratio inside the clip range (nothing clipped); R4 breaks it otherwise",
+    ),
+    ClaimSpec(
+        "SN1",
+        "self-normalised VESPO (phi_i / mean_j phi_j): bias O(1/n) and variance, by the delta "
+        "method, (1/n) Var_mu[(phi/Z)(X - E_Q[X])] + O(n^-2) for the estimate of E_Q[X], "
+        "Z = E_mu[phi]",
+        "n i.i.d. draws from mu, finite support (or bounded X), Z > 0; phi the deployed kernel",
+    ),
+    ClaimSpec(
+        "ASC1",
+        "E_mu[phi(W) A grad log pi] is an ascent direction of J(pi) = E_pi[A] iff "
+        "<E_mu[phi A grad log pi], grad J> > 0; it holds near on-policy (W near 1) and fails at "
+        "large drift (a 5-arm softmax bandit with cosine -0.59 exists)",
+        "softmax policy on a finite action set, fixed advantage function A; deployed (k, lam)",
     ),
     # ---------------------------------------------------------------- relaxed (false) beliefs
     ClaimSpec(
@@ -170,20 +337,26 @@ _ENTRIES: list[ClaimSpec] = [
     ),
     ClaimSpec(
         "R2",
-        "the VESPO gradient estimate is unbiased",
-        "any pi != mu; deployed (k, lam)",
+        "the VESPO gradient estimate is unbiased (and at least points the way of the true "
+        "gradient)",
+        "any pi != mu; deployed (k, lam); a counterexample shows both a scale bias and a "
+        "directional one",
         kind="relaxed",
     ),
     ClaimSpec(
         "R3",
         "the VESPO estimator never has more variance than sequence IS",
-        "any pi, mu; deployed (k, lam) by the sign of A",
+        "any pi, mu; deployed (k, lam) by the sign of A; the mechanism is the (2,3) kernel "
+        "where phi > W (W below about 0.6, e.g. W = 0.54); for (3,2) phi <= W pointwise (K5), "
+        "so its second moment never exceeds IS's",
         kind="relaxed",
     ),
     ClaimSpec(
         "R4",
         "token-level clipping is unbiased whenever nothing is clipped",
-        "every token ratio inside [1 - eps, 1 + eps]",
+        "every token ratio inside [1 - eps, 1 + eps]; Markov or prefix-dependent models or a "
+        "random length (for context-free, fixed-length, additive-reward models it is exactly "
+        "unbiased: U3)",
         kind="relaxed",
     ),
     ClaimSpec(
@@ -194,11 +367,36 @@ _ENTRIES: list[ClaimSpec] = [
     ),
     ClaimSpec(
         "R6",
-        "per-decision IS is unbiased for any autoregressive policy with a sequence advantage",
-        "any autoregressive model (Markov or prefix-dependent, random length); A sequence-level",
+        "per-decision IS (weight rho_{1:t} on grad log pi_t) is unbiased for any "
+        "autoregressive policy with a sequence-level advantage or a reward-to-go",
+        "any autoregressive model (Markov or prefix-dependent, random length); A sequence-level, "
+        "or the reward-to-go sum_{s>=t} r_s weighted by rho_{1:t} (biased already for a Markov "
+        "model with V = 2, T = 3); unbiased only with per-reward weights (U2)",
         kind="relaxed",
         source="found by vespo falsify (per-decision IS is often called unbiased without "
         "this condition)",
+    ),
+    ClaimSpec(
+        "R7",
+        "B3's /n holds for a batch with GRPO group advantages: Var of the group mean of "
+        "phi(W_i) A_i g_i <= M^2 E||A g||^2 / n",
+        "one group of G = n samples, A_i = (R_i - group mean)/(group std + 1e-6); softmax "
+        "bandit scores g = e_y - pi; deployed (k, lam)",
+        kind="relaxed",
+    ),
+    ClaimSpec(
+        "R8",
+        "the VESPO update E_mu[phi(W) A grad log pi] is always an ascent direction of E_pi[A]",
+        "softmax bandit, any drift between mu and pi; deployed (k, lam)",
+        kind="relaxed",
+    ),
+    ClaimSpec(
+        "R9",
+        "a bounded per-sample weight (P5) means stale samples cannot hurt: the expected VESPO "
+        "update keeps its size and direction under staleness",
+        "a fixed per-token drift between mu and pi growing with staleness, any length T; "
+        "deployed (k, lam); E_mu[phi] -> 0 (M4, D1) and the direction can turn (ASC1)",
+        kind="relaxed",
     ),
 ]
 

@@ -1,14 +1,14 @@
 r"""The catalogued claims (vespo_theory.claims) as searchable inequalities ``lhs <= rhs``,
 evaluated exactly.
 
-Stated claims (must hold): B1, B2, B3, K3, K4, L1, L2, M1, M2, and U1, U2 (unbiasedness of
+Stated claims (must hold): B1, B2, B3, K3, K4, L1b, L2, M1, M2, and U1, U2 (unbiasedness of
 sequence IS and per-decision IS). Relaxed claims (false beliefs; the search must
 break them): R1-R5, and R6 (per-decision IS with a sequence-level advantage, found
 here). Every evaluator is exact:
 
 * finite supports (B1, B2, B3, K3, K4, L2, R2, R3): sums over the support in NumPy float64 (and
   for B3's batch mean, over every n-tuple of the support);
-* autoregressive models (L1, M1, M2, U1, U2, R1, R4, R6):
+* autoregressive models (L1b, M1, M2, U1, U2, R1, R4, R6):
   :func:`simulations.tabular.enumerate_sequences` (every sequence with its exact probability)
   and :func:`simulations.estimators.score_moments`;
 * long context-free sequences (R5): :func:`simulations.lattice.lattice_results` on an exact
@@ -323,7 +323,7 @@ def _l2(inst: dict) -> list[Check]:
     ]
 
 
-# ----------------------------------------------------------------------------- AR: M1, M2, L1
+# ----------------------------------------------------------------------------- AR: M1, M2, L1b
 
 
 def _enum(inst: dict, T: int | None = None):
@@ -659,7 +659,7 @@ _add(
 )
 _add(
     Claim(
-        "L1",
+        "L1b",
         "Var_mu[phi(W) A g] <= M^2 E_mu||A g||^2 (trace), relative tol 1e-9",
         "tabular autoregressive pairs (context-free, Markov, prefix-hashed), V <= 3, T <= 5, "
         "random lengths (end token); A = sign * (|mean token reward| + 1); deployed VESPO; exact "
@@ -728,7 +728,7 @@ _add(
         "|Var_{T+1} - Var_T| <= 1e-9 (E_T||e||^2 + E_{T+1}||e||^2) (equality up to rounding)",
         "context-free tabular pair, the same pair at length T and T+1, constant advantage",
         "B3's factor M^2 is length-free, but E||g||^2 = E||sum_t grad log pi(y_t)||^2 grows with "
-        "T: the bound, and the variance, scale with length (L1)",
+        "T: the bound, and the variance, scale with length (L1a)",
         _r1_strategy,
         _r1,
     )
@@ -812,7 +812,8 @@ def claim_ids(kind: str | None = None) -> list[str]:
 
 def get_claim(claim_id: str) -> Claim:
     """The claim with this ID; ValueError listing the valid IDs otherwise."""
-    key = str(claim_id).strip().upper()
-    if key not in CLAIMS:
+    by_upper = {c.upper(): c for c in CLAIMS}  # IDs are matched case-insensitively (L1b, l1b)
+    key = by_upper.get(str(claim_id).strip().upper())
+    if key is None:
         raise ValueError(f"unknown claim {claim_id!r}; valid claims: {', '.join(CLAIMS)}")
     return CLAIMS[key]

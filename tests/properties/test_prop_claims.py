@@ -98,9 +98,9 @@ def test_m2_second_moment_factorises(instance):
     _holds("M2", instance)
 
 
-@given(get_claim("L1").strategy())
+@given(get_claim("L1b").strategy())
 def test_l1_bound_holds_for_every_length(instance):
-    _holds("L1", instance)
+    _holds("L1b", instance)
 
 
 @given(S.kernel_params(), S.log_w())
