@@ -26,7 +26,9 @@ __all__ = [
     "KernelBound",
     "exp_or_inf",
     "kernel_bound",
+    "log_phi_K",
     "log_phi_max",
+    "phi_K",
     "phi_max",
     "variance_factor",
 ]
@@ -53,6 +55,29 @@ def exp_or_inf(x: float) -> float:
 def phi_max(k: float, lam: float) -> float:
     """M = sup_W phi(W) = (k/lam)^k e^(lam - k); ``inf`` if it exceeds the float64 range."""
     return exp_or_inf(log_phi_max(k, lam))
+
+
+def log_phi_K(k: float, lam: float) -> float:
+    """log K, K = sup_{W>0} phi(W)/W (arXiv 2602.10693 Prop. 3.1, Eqs. 18-19; claim P4).
+
+    phi(W)/W = W^(k-1) e^(lam(1-W)): for k > 1 the sup is at W = (k-1)/lam and
+    log K = (k-1) log((k-1)/lam) + lam - k + 1; at k = 1 the sup is the limit W -> 0+, K = e^lam;
+    for k < 1 phi(W)/W -> inf as W -> 0+, so K = inf (returned as ``math.inf``).
+
+    >>> round(math.exp(log_phi_K(2, 3)), 6), log_phi_K(3, 2), log_phi_K(0.5, 1)
+    (2.463019, 0.0, inf)
+    """
+    p = KernelParams(k, lam)
+    if p.k < 1:
+        return math.inf
+    if p.k == 1:
+        return p.lam
+    return (p.k - 1) * math.log((p.k - 1) / p.lam) + p.lam - p.k + 1
+
+
+def phi_K(k: float, lam: float) -> float:
+    """K = sup_W phi(W)/W (see :func:`log_phi_K`); ``inf`` for k < 1 or beyond float64."""
+    return exp_or_inf(log_phi_K(k, lam))
 
 
 @dataclass(frozen=True)

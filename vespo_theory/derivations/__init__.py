@@ -76,6 +76,8 @@ def with_premises(claim_id: str, premises: str = "") -> str:
 # Modules whose import registers checks (a later issue appends its module here).
 CHECK_MODULES: list[str] = [
     "vespo_theory.derivations.checks",
+    "vespo_theory.derivations.paper",
+    "vespo_theory.derivations.extended",
     "vespo_theory.derivations.surrogates",
 ]
 
