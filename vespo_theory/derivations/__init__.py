@@ -1,5 +1,5 @@
 """SymPy derivations of VESPO's closed form and properties, one check per claim of the catalogue
-(:mod:`vespo_theory.claims`, docs/claims.md).
+(:mod:`vespo_theory.claims`, docs/theory.md).
 
 Every check *derives* its result from premises (it does not type the answer in and re-check it)
 and returns a :class:`CheckRecord`. Checks register themselves with :func:`register`;
