@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vespo_theory.diagnostics import kish_ess, psis_khat
+from vespo_theory.diagnostics import KHAT_MAX, khat_threshold, kish_ess, psis_khat
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -177,3 +177,44 @@ def test_kish_ess_nan_torch_raises_by_default_and_never_becomes_zero():
     # an all-zero row (every log-weight -inf) is still ESS 0, not NaN
     z = torch.full((1, 3), float("-inf"), dtype=torch.float64)
     assert float(kish_ess(z)[0]) == 0.0
+
+
+# ----------------------------------------------------------------- sample-size threshold
+
+
+@pytest.mark.parametrize(
+    "S, expected",
+    [
+        # 1 - 1/log10(64) = 1 - 1/(6 log10 2) = 0.446345317518773 (by hand: log10 2 =
+        # 0.30102999566, 6 x = 1.80617997398, 1/that = 0.55365468248)
+        (64, 0.446345317518773),
+        (20, 1 - 1 / 1.3010299956639812),  # log10 20 = 1 + log10 2: where psis_khat starts
+        (100, 0.5),  # log10 100 = 2 exactly
+        (1000, 1 - 1 / 3),
+        (2154, 1 - 1 / 3.3332456989619628),  # just below 10^(10/3) = 2154.43: not yet capped
+        (2155, 0.7),  # 10^(10/3) < 2155: capped at 0.7
+        (10_000, 0.7),  # 1 - 1/4 = 0.75 > 0.7: capped
+        (10, 0.0),  # log10 10 = 1: the paper's S_min(k <= 0) = 10, exactly enough
+        (2, 1 - 1 / 0.3010299956639812),  # -2.32: below 10 draws no k-hat is reliable
+    ],
+)
+def test_khat_threshold_values(S, expected):
+    """min(1 - 1/log10 S, 0.7) (Vehtari et al. 2024, arXiv 1507.02646 §3.2.4, Eq. 13). The
+    references are hand values of log10 (rounded to 17 digits); log10 and the division round
+    once each and the subtraction once more: 4 eps relative to 1 covers it (abs, since the
+    value can be 0)."""
+    assert khat_threshold(S) == pytest.approx(expected, abs=4 * EPS64)
+    assert khat_threshold(np.int64(S)) == khat_threshold(S)  # NumPy integers count too
+
+
+def test_khat_threshold_is_monotone_and_capped():
+    ts = [khat_threshold(s) for s in range(2, 5000)]
+    assert all(a < b for a, b in zip(ts[:2153], ts[1:2154]))  # strictly increasing below 2154
+    assert max(ts) == KHAT_MAX == 0.7 and ts[-1] == 0.7
+    assert all(t < 0 for t in ts[:8]) and ts[8] == 0.0  # S = 2..9 negative, S = 10 zero
+
+
+@pytest.mark.parametrize("S", [1, 0, -5, 64.0, 2.5, True, "64", None, float("nan")])
+def test_khat_threshold_bad_input_names_S(S):
+    with pytest.raises(ValueError, match=r"^S \(number of draws\) must be an integer >= 2, got"):
+        khat_threshold(S)

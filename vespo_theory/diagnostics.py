@@ -1,4 +1,5 @@
-r"""Weight diagnostics: Kish effective sample size in log space and the PSIS k-hat.
+r"""Weight diagnostics: Kish effective sample size in log space, the PSIS k-hat and its
+sample-size dependent reliability threshold.
 
 Array type in = out (NumPy or torch); reductions over the last axis.
 
@@ -24,6 +25,7 @@ check is switched off for a device hot path, propagates as NaN; never ESS = 0).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,18 @@ from scipy.special import logsumexp
 
 from vespo_theory.array_ops import as_float_array, check_nan, is_torch
 
-__all__ = ["kish_ess", "kish_ess_from_log_weights", "log_kish_ess", "psis_khat"]
+__all__ = [
+    "KHAT_MAX",
+    "khat_threshold",
+    "kish_ess",
+    "kish_ess_from_log_weights",
+    "log_kish_ess",
+    "psis_khat",
+]
+
+# The S-independent reading of PSIS: above 0.7 the Pareto-smoothed (let alone the plain) IS
+# estimate is unreliable whatever the sample size (Vehtari et al. 2024, §3.2.4 / §6).
+KHAT_MAX = 0.7
 
 
 def log_kish_ess(log_w: Any, mask: Any | None = None, *, check_nan_input: bool | None = None):
@@ -184,3 +197,38 @@ def psis_khat(log_w: Any) -> float:
     if math.isnan(k_hat):
         raise ValueError("psis_khat: the generalized Pareto fit failed on these log-weights")
     return k_hat
+
+
+def khat_threshold(S: Any) -> float:
+    r"""The PSIS k-hat reliability threshold for ``S`` draws: :math:`\min(1 - 1/\log_{10} S, 0.7)`.
+
+    Vehtari, Simpson, Gelman, Yao, Gabry, "Pareto smoothed importance sampling", JMLR 25(72)
+    (2024), arXiv 1507.02646, §3.2.4: an estimate with tail index k needs at least
+    :math:`S_{\min}(k) = 10^{1/(1 - \max(0, k))}` draws (their Eq. 11) for a small probability
+    of a large error; solved for k this is the sample-size dependent threshold
+    :math:`1 - 1/\log_{10} S` (their Eq. 13; the R package loo's ``ps_khat_threshold``). Above
+    0.7 (:data:`KHAT_MAX`) no sample size is enough in practice, so the value is capped there,
+    as the Pareto-k diagnostics of loo (since 2.7: "k < min(1 - 1/log10(S), 0.7)") and ArviZ's
+    ``loo`` (``good_k``) do. It is 0.7 from S = 10^(10/3) ~ 2154 draws on; for a batch of
+    S = 64 it is 1 - 1/log10(64) = 0.4463.
+
+    Read k-hat as reliable for S draws when ``max(0, k_hat) <= khat_threshold(S)`` (Eq. 11 uses
+    max(0, k): a light or bounded tail, k-hat < 0, needs no more than 10 draws, not fewer).
+
+    Small S (the choice made here): the formula is returned as it is, with no special case, so
+    that the numbers agree with ``loo``/``posterior``/ArviZ wherever they are defined: 0 at
+    S = 10 and **negative for 2 <= S < 10** (-2.32 at S = 2). A threshold below 0 means that no
+    k-hat is good enough: S_min(k) >= 10 for every k, so fewer than 10 draws are never enough
+    (compare max(0, k_hat), which is >= 0, with it). S = 1 (log10 1 = 0) has no threshold. In
+    this package k-hat itself needs S >= 20 finite weights (:func:`psis_khat`), where the
+    threshold is 1 - 1/log10(20) = 0.2313.
+
+    Raises ``ValueError`` naming ``S`` unless it is an integer >= 2 (Python or NumPy integer; not
+    a bool, not a float such as 64.0: a number of draws is counted, not measured).
+
+    >>> khat_threshold(64), khat_threshold(10), khat_threshold(10_000)
+    (0.44634531751877293, 0.0, 0.7)
+    """
+    if isinstance(S, bool) or not isinstance(S, numbers.Integral) or S < 2:
+        raise ValueError(f"S (number of draws) must be an integer >= 2, got {S!r}")
+    return min(1.0 - 1.0 / math.log10(int(S)), KHAT_MAX)
