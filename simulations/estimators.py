@@ -21,6 +21,11 @@ returns one record per rule with the keys of ``vespo simulate --json``:
   float64 (log W ~ -1e6 at V = 32000, T = 1e6) still give the right ratio, not 0;
 * ``khat`` = PSIS k-hat of the rule's sequence coefficients (of W for IS), from the Monte Carlo
   sample or, for the exact methods, from 10000 seeded draws of the exact distribution;
+  ``khat_thresh`` = its sample-size dependent threshold min(1 - 1/log10 S, 0.7)
+  (``vespo_theory.diagnostics.khat_threshold``; Vehtari et al. 2024, arXiv 1507.02646 §3.2.4,
+  Eq. 13) for the S draws it was fitted to (S = n for Monte Carlo, 10000 for the exact
+  methods, where it is the cap 0.7); None when ``khat`` is None. k-hat above it (or above 0.7)
+  marks the rule's weights as too heavy-tailed for S draws;
 * ``bound_M2``, ``bound_holds`` (VESPO only, None for other rules): M^2 with M = the largest
   sup phi over the sign classes present, and whether B1 (cbar <= M everywhere), B2
   (E phi^2 <= M E phi <= M^2) and B3 (var_trace <= M^2 E[A^2 ||g||^2]) all hold; the three
@@ -39,7 +44,7 @@ from scipy.special import logsumexp
 
 from simulations.tabular import BATCH_BYTES_PER_ENTRY, ARModel, SequenceBatch
 from vespo_theory.bounds import exp_or_inf, phi_max
-from vespo_theory.diagnostics import kish_ess_from_log_weights, psis_khat
+from vespo_theory.diagnostics import khat_threshold, kish_ess_from_log_weights, psis_khat
 from vespo_theory.kernels import log_phi_signed
 from vespo_theory.resources import check_memory
 from vespo_theory.rules import Rule
@@ -53,6 +58,7 @@ __all__ = [
     "log_ess_fraction",
     "rule_results_bytes",
     "khat_or_none",
+    "khat_with_threshold",
 ]
 
 RESULT_KEYS = (
@@ -65,6 +71,7 @@ RESULT_KEYS = (
     "E_phi2",
     "ess",
     "khat",
+    "khat_thresh",
     "bound_M2",
     "bound_holds",
 )
@@ -199,8 +206,21 @@ def khat_or_none(log_vals: np.ndarray, w: np.ndarray | None = None, seed: int = 
     return None if not math.isfinite(k) else float(k)
 
 
+def khat_with_threshold(
+    log_vals: np.ndarray, w: np.ndarray | None = None, seed: int = 0
+) -> tuple[float | None, float | None]:
+    """(k-hat, its threshold): :func:`khat_or_none` and ``khat_threshold(S)`` for the S draws the
+    k-hat is fitted to (``log_vals.size`` for a sample, zero weights included: they are draws of
+    the estimate too; N_KHAT for an exact law); (None, None) when there is no k-hat."""
+    k = khat_or_none(log_vals, w, seed)
+    if k is None:
+        return None, None
+    return k, khat_threshold(N_KHAT if w is not None else int(log_vals.size))
+
+
 def weight_summary(batch: SequenceBatch, seed: int = 0) -> dict:
-    """Raw-weight statistics: E[W] (claim M1: = 1), log E[W^2], Kish ESS fraction, k-hat of W.
+    """Raw-weight statistics: E[W] (claim M1: = 1), log E[W^2], Kish ESS fraction, k-hat of W
+    and its sample-size dependent threshold (``khat_W_thresh``, see :func:`khat_with_threshold`).
 
     All from log W in log space: weights that underflow float64 still give the right ESS.
     """
@@ -210,12 +230,14 @@ def weight_summary(batch: SequenceBatch, seed: int = 0) -> dict:
         log_p = np.log(w)
     log_e_w = float(logsumexp(log_p + lw))
     log_e_w2 = float(logsumexp(log_p + 2 * lw))
+    khat_w, khat_w_thresh = khat_with_threshold(lw, batch.weight, seed)
     out = {
         "E_W": exp_or_inf(log_e_w),
         "log_E_W2": log_e_w2,
         "E_W2": exp_or_inf(log_e_w2),
         "ess_W": log_ess_fraction(lw, batch.weight),
-        "khat_W": khat_or_none(lw, batch.weight, seed),
+        "khat_W": khat_w,
+        "khat_W_thresh": khat_w_thresh,
     }
     if batch.weight is None:
         n = batch.n
@@ -336,6 +358,7 @@ def _records(model, batch, adv, rules, true_grad, method, seed, progress) -> lis
         m_norm = float(np.linalg.norm(mean))
         cosine = float(mean @ true_grad / (m_norm * g_norm)) if m_norm > 0 and g_norm > 0 else None
         log_cbar = _log_cbar(rule, cbar, seq_log_w, adv)
+        khat, khat_thresh = khat_with_threshold(log_cbar, batch.weight, seed)
         rec = {
             "rule": name,
             "method": method,
@@ -346,7 +369,8 @@ def _records(model, batch, adv, rules, true_grad, method, seed, progress) -> lis
             "E_phi2": E_phi2,
             # exact: the population Kish ratio; MC: the sample's Kish ESS / n (same estimand)
             "ess": log_ess_fraction(log_cbar, batch.weight),
-            "khat": khat_or_none(log_cbar, batch.weight, seed),
+            "khat": khat,
+            "khat_thresh": khat_thresh,
             "bound_M2": None,
             "bound_holds": None,
         }

@@ -17,6 +17,7 @@ KEYS = {
     "E_phi2",
     "ess",
     "khat",
+    "khat_thresh",
     "bound_M2",
     "bound_holds",
     "method",
@@ -59,6 +60,16 @@ def test_bandit_json(capsys):
         assert KEYS <= set(r)
     assert "se" in out[2] and "se" not in out[0]
     assert out[1]["bound_holds"] is True and out[0]["bound_M2"] is None
+    # k-hat's threshold min(1 - 1/log10 S, 0.7) for the S draws it was fitted to: the exact
+    # records resample 10000 draws (1 - 1/4 = 0.75, capped: 0.7); Monte Carlo uses n = 2000,
+    # 1 - 1/log10(2000) = 0.69709 (vespo_theory.diagnostics.khat_threshold); None with no k-hat
+    from vespo_theory.diagnostics import khat_threshold
+
+    for r in out:
+        want = (
+            None if r["khat"] is None else khat_threshold(2000 if r["method"] == "mc" else 10_000)
+        )
+        assert r["khat_thresh"] == want
     # IS is unbiased exactly; what is left is float rounding of two 3-term sums of products of
     # O(1) numbers (|grad| < 0.5): a few u = 1.1e-16 each (5.7e-17 seen); 1e-15 is 9 u
     assert abs(out[0]["bias_norm"]) < 1e-15

@@ -16,6 +16,7 @@ from simulations.estimators import (
     _vespo_bounds,
     bound_checks,
     khat_or_none,
+    khat_with_threshold,
     rule_results,
     weight_summary,
 )
@@ -101,8 +102,9 @@ def test_mc_weight_summary_by_hand():
     assert s["E_W2"] == pytest.approx(5 / 2, rel=tol)
     assert s["log_E_W2"] == pytest.approx(math.log(5 / 2), abs=tol)
     assert s["se"]["E_W"] == pytest.approx(math.sqrt(13) / 6, rel=tol)
-    assert set(s) == {"E_W", "log_E_W2", "E_W2", "ess_W", "khat_W", "se"}
+    assert set(s) == {"E_W", "log_E_W2", "E_W2", "ess_W", "khat_W", "khat_W_thresh", "se"}
     assert s["khat_W"] is None  # 3 values: fewer than 20, no k-hat
+    assert s["khat_W_thresh"] is None  # and then no threshold beside it
 
 
 def test_weight_moments_near_the_float64_limit():
@@ -152,6 +154,24 @@ def test_khat_of_an_exact_law_uses_its_weights_and_seed():
     assert abs(khat_or_none(lv, flat, seed=2) - k_flat) < 0.5
 
 
+def test_khat_threshold_counts_the_draws_the_khat_is_fitted_to():
+    """khat_with_threshold pairs k-hat with min(1 - 1/log10 S, 0.7): S = the sample's size,
+    zero weights (-inf) included (they are draws of the estimate); S = N_KHAT = 10000 for an
+    exact law (1 - 1/4 = 0.75: capped at 0.7). By hand: S = 64 -> 1 - 1/log10 64 = 0.446345,
+    S = 100 -> 0.5 (log10 100 = 2 exactly, so exactly 0.5)."""
+    x = np.log(np.random.default_rng(0).pareto(1.5, size=100) + 1)
+    k, t = khat_with_threshold(x)
+    assert k == khat_or_none(x) and t == 0.5
+    x[:10] = -np.inf  # 90 finite values, still 100 draws
+    assert khat_with_threshold(x)[1] == 0.5
+    k, t = khat_with_threshold(x[36:])  # 64 draws
+    assert k == khat_or_none(x[36:]) and t == pytest.approx(0.446345317518773, abs=4 * EPS64)
+    lv = np.random.default_rng(1).exponential(size=500)
+    k, t = khat_with_threshold(lv, np.ones_like(lv), seed=3)
+    assert k == khat_or_none(lv, np.ones_like(lv), seed=3) and t == 0.7
+    assert khat_with_threshold(x[:25]) == (None, None)  # 15 finite values: no k-hat, no threshold
+
+
 def test_khat_needs_twenty_finite_values():
     # log of 25 Lomax draws (tail index 1/1.5): a finite k-hat (0.61 seen); with 6 of them set
     # to -inf (zero weight) only 19 finite values remain: no k-hat. (At exactly 20 values the
@@ -178,8 +198,9 @@ def test_mc_standard_errors_of_the_second_moments_by_hand():
     tokens = np.array([[0], [1], [1]], dtype=np.int64)
     lr = np.log(np.array([[0.5], [1.5], [1.5]]))
     batch = SequenceBatch(tokens, np.zeros_like(tokens), np.ones((3, 1), bool), lr, None)
-    (rec,) = rule_results(model, batch, np.array([1.0, 2.0, 1.0]), [get_rule("is")],
-                          np.zeros(model.dim), "mc")
+    (rec,) = rule_results(
+        model, batch, np.array([1.0, 2.0, 1.0]), [get_rule("is")], np.zeros(model.dim), "mc"
+    )
     tol = 64 * EPS64  # as in test_hand_references: a few roundings through 3-term sums
     assert rec["se"]["E_phi2"] == pytest.approx(2 / 3, rel=tol)
     assert rec["se"]["var_trace"] == pytest.approx(7 / 32, rel=tol)
