@@ -67,7 +67,11 @@ def test_later_version_spreads_log_w_and_longer_bins_spread_more():
         assert r["phi2_pos_mean"] <= r["m2_pos"] * (1 + 1e-12)
         assert 0 < r["ess_frac"] <= 1 + 1e-12
         if r["n"] < 20:
-            assert math.isnan(r["khat"])
+            assert math.isnan(r["khat"]) and math.isnan(r["khat_thresh"])
+        elif math.isfinite(r["khat"]):  # min(1 - 1/log10 n, 0.7) for the bin's n responses
+            from vespo_theory.diagnostics import khat_threshold
+
+            assert r["khat_thresh"] == khat_threshold(r["n"])
 
 
 def test_summary_matches_direct_formulas():

@@ -5,7 +5,9 @@ Sample responses from an earlier version (the sampler, mu) and score them under 
 per response-length bin (powers of two) and over all responses: the distribution of log W
 (mean, std, quantiles), E[W] (log-mean-exp), E[phi] and E[phi^2] under VESPO's two kernels
 (A >= 0 and A < 0 parameters of ``VespoParams``) against M^2 (claim B2), Kish ESS / n and the
-PSIS k-hat (NaN below 20 responses in a bin: too few for a tail fit).
+PSIS k-hat (NaN below 20 responses in a bin: too few for a tail fit) with its sample-size
+dependent threshold ``khat_thresh`` = min(1 - 1/log10 n, 0.7) for the bin's n responses
+(Vehtari et al. 2024, arXiv 1507.02646 §3.2.4, Eq. 13; NaN with k-hat).
 
 :func:`run_measurement` is the whole workflow of ``vespo train-lm --measure``: the early version
 (the warm start, or a HF checkpoint), the later one (``steps`` RL steps of the built-in model,
@@ -53,6 +55,7 @@ MEASURE_COLUMNS = [
     "m2_neg",
     "ess_frac",
     "khat",
+    "khat_thresh",
 ]
 
 
@@ -72,7 +75,7 @@ def length_bins(max_len: int) -> list[tuple[int, int]]:
 def summarise_log_w(seq_log_w: np.ndarray) -> dict:
     """The statistics of one group of sequence log-weights (float64)."""
     from vespo_theory.bounds import kernel_bound
-    from vespo_theory.diagnostics import kish_ess, psis_khat
+    from vespo_theory.diagnostics import khat_threshold, kish_ess, psis_khat
     from vespo_theory.kernels import phi
     from vespo_theory.params import VespoParams
 
@@ -87,8 +90,9 @@ def summarise_log_w(seq_log_w: np.ndarray) -> dict:
     q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
     try:
         khat = psis_khat(x)
+        khat_thresh = khat_threshold(n)  # psis_khat needs n >= 20, so S = n >= 2 holds
     except ValueError:  # fewer than 20 responses: no tail fit
-        khat = math.nan
+        khat = khat_thresh = math.nan
     out.update(
         log_w_mean=float(x.mean()),
         log_w_std=float(x.std(ddof=1)) if n > 1 else 0.0,
@@ -104,6 +108,7 @@ def summarise_log_w(seq_log_w: np.ndarray) -> dict:
         m2_neg=kernel_bound(vp.k_neg, vp.lam_neg).M2,
         ess_frac=float(kish_ess(x)) / n,
         khat=float(khat),
+        khat_thresh=float(khat_thresh),
     )
     return out
 

@@ -19,8 +19,11 @@ log-weight of the current policy against the sampler, ``sum_t (log pi_theta - lo
 before the step. ``phi_*`` is VESPO's kernel (default ``VespoParams``) at that W with the sign
 of the advantage: the observed E[phi^2] per sign against M^2 (claim B2) for every rule, whatever
 rule trains. ``ess`` is Kish's ESS of the mini-batch's W (``ess_frac`` = ess / B), ``khat`` the
-PSIS tail index. ``kl_sampler`` is the exact KL(sampler || trainer at v) per response position,
-averaged over response tokens. ``clip_frac`` / ``zero_frac``: fraction of response tokens that
+PSIS tail index and ``khat_thresh`` its sample-size dependent threshold min(1 - 1/log10 B, 0.7)
+for the B sequences of the mini-batch (0.446 at B = 64; Vehtari et al. 2024, arXiv 1507.02646
+§3.2.4, Eq. 13: k-hat above it, or above 0.7, is too heavy a tail for B draws; NaN with k-hat).
+``kl_sampler`` is the exact KL(sampler || trainer at v) per response position, averaged over
+response tokens. ``clip_frac`` / ``zero_frac``: fraction of response tokens that
 the rule clips (its own indicator) / gives an exactly zero coefficient.
 
 Collapse criterion (the same for every rule): held-out greedy success falls below
@@ -104,6 +107,7 @@ COLUMNS = [
     "ess",
     "ess_frac",
     "khat",
+    "khat_thresh",
     "grad_norm",
     "loss",
     "kl_sampler",
@@ -261,7 +265,7 @@ def collapse_summary(steps, heldout, frac: float, k: int, nonfinite_step=None) -
 def _row_stats(cfg, rule, mb: Rollout, log_prob, old_lp, adv, trainer_full) -> dict:
     """Diagnostics of one mini-batch before its optimizer step (no gradient)."""
     from vespo_theory.bounds import kernel_bound
-    from vespo_theory.diagnostics import kish_ess, psis_khat
+    from vespo_theory.diagnostics import khat_threshold, kish_ess, psis_khat
     from vespo_theory.kernels import phi_signed
     from vespo_theory.params import VespoParams
 
@@ -274,8 +278,9 @@ def _row_stats(cfg, rule, mb: Rollout, log_prob, old_lp, adv, trainer_full) -> d
     ess = float(kish_ess(seq_log_w))
     try:
         khat = float(psis_khat(seq_log_w))
+        khat_thresh = khat_threshold(seq_log_w.numel())  # psis_khat needs >= 20: S >= 2 holds
     except ValueError:  # fewer than 20 sequences: no tail fit
-        khat = float("nan")
+        khat = khat_thresh = float("nan")
     coef, clipped = rule.coefficient_and_clipped(tok_log_ratio, mask, adv)
     n_tok = float(mask.sum())
     valid = mask > 0
@@ -303,6 +308,7 @@ def _row_stats(cfg, rule, mb: Rollout, log_prob, old_lp, adv, trainer_full) -> d
         "ess": ess,
         "ess_frac": ess / seq_log_w.numel(),
         "khat": khat,
+        "khat_thresh": khat_thresh,
         "kl_sampler": kl,
         "clip_frac": clip_frac,
         "zero_frac": zero_frac,
