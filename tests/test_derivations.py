@@ -75,10 +75,43 @@ def _markov_models():
     return {"Markov": (ar.markov(rng, 3, 4), ar.markov(rng, 3, 4))}
 
 
+def _solver_without_feasibility_check(log_mu, log_w, w, a_val, budget, sign=1):
+    """A budget solver that never refuses: without a bracket it returns its last b (claim Q3
+    says C <= min W has no b, so this must make the check fail)."""
+    from scipy.optimize import brentq
+
+    def excess(bv):
+        return float(C._closed_form(log_mu, log_w, w, a_val, bv, sign) @ w) - budget
+
+    if excess(0.0) <= 0:
+        return 0.0
+    hi = 1.0
+    while excess(hi) > 0 and hi < 1e6:
+        hi *= 2
+    if excess(hi) > 0:
+        return hi
+    return brentq(excess, 0.0, hi, xtol=1e-14, rtol=1e-14)
+
+
+def test_q3_solver_refuses_an_infeasible_budget():
+    import numpy as np
+
+    mu, w = np.array([0.5, 0.5]), np.array([0.4, 1.6])
+    with pytest.raises(C.InfeasibleBudget, match="infeasible"):
+        C._solve_b(np.log(mu), np.log(w), w, 1.0, 0.4)
+    assert C._solve_b(np.log(mu), np.log(w), w, 1.0, 10.0) == 0.0
+
+
 WRONG_PREMISES = {
     "Q1 flipped Lagrangian sign": lambda: C.check_q1(lagrangian_sign=-1),
     "Q2 KL(Q||pi) entering with a minus sign": lambda: C.check_q2(kl_signs=(1, -1)),
     "Q3 flipped Lagrangian sign": lambda: C.check_q3(lagrangian_sign=-1),
+    "Q3 slack threshold E_mu[W] instead of E_mu[W^(a+1)]/E_mu[W^a]": lambda: C.check_q3(
+        claimed_e0=lambda ms, ws, a: sum(m * w for m, w in zip(ms, ws)) / sum(ms)
+    ),
+    "Q3 solver that returns a number for an infeasible budget": lambda: C.check_q3(
+        solver=_solver_without_feasibility_check
+    ),
     "K1 typo'd kernel": lambda: C.check_k1(kernel=TYPO_KERNEL),
     "K1 flipped Lagrangian sign": lambda: C.check_k1(lagrangian_sign=-1),
     "K2 surrogate with lam^-(k+1)": lambda: C.check_k2(
@@ -96,6 +129,10 @@ WRONG_PREMISES = {
     "B1 unbounded kernel": lambda: C.check_b1(kernel=GROWING_KERNEL),
     "B2 claimed M = 1": lambda: C.check_b2(claimed_M=sp.Integer(1)),
     "B2 unbounded kernel": lambda: C.check_b2(kernel=GROWING_KERNEL),
+    "B2 kernel 2 phi": lambda: C.check_b2(kernel=2 * W**k * sp.exp(lam * (1 - W))),
+    "B2 kernel W^(k+1) e^(lam(1-W))": lambda: C.check_b2(
+        kernel=W ** (k + 1) * sp.exp(lam * (1 - W))
+    ),
     "M1 supp pi not inside supp mu": lambda: C.check_m1(models=_support_hole_models()),
     "M2 Markov (context-dependent) policies": lambda: C.check_m2(models=_markov_models()),
     "M3 log W mean 0 instead of -s2/2": lambda: C.check_m3(mean=sp.Integer(0)),
