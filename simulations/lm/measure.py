@@ -34,6 +34,7 @@ __all__ = [
     "measure_log_w",
     "run_measurement",
     "summarise_log_w",
+    "write_sequence_log",
 ]
 
 MEASURE_COLUMNS = [
@@ -167,6 +168,44 @@ def measure_log_w(
         | summarise_log_w(seq_log_w)
     )
     return rows, seq_log_w, lengths
+
+
+def write_sequence_log(
+    path: str | os.PathLike,
+    seq_log_w: np.ndarray,
+    lengths: np.ndarray,
+    advantage: np.ndarray | None = None,
+    step: np.ndarray | None = None,
+) -> Path:
+    """Write per-sequence log W in the format ``vespo diagnose`` reads (docs/integrations.md).
+
+    One CSV row per sequence: ``log_w`` (float64, written with ``repr`` so that it reads back
+    bit for bit), ``length`` (response tokens), ``advantage`` (0.0 where None is given: a
+    measurement has no reward) and ``step`` when given. ``seq_log_w`` and ``lengths`` are what
+    :func:`measure_log_w` returns. The file is written to a temporary name and renamed.
+    """
+    lw = np.asarray(seq_log_w, dtype=np.float64).reshape(-1)
+    ln = np.asarray(lengths).reshape(-1)
+    adv = np.zeros_like(lw) if advantage is None else np.asarray(advantage, np.float64).reshape(-1)
+    cols = {"log_w": lw, "length": ln, "advantage": adv}
+    if step is not None:
+        cols["step"] = np.asarray(step).reshape(-1)
+    for name, v in cols.items():
+        if v.shape != lw.shape:
+            raise ValueError(f"{name}: expected {lw.size} entries (one per sequence), got {v.size}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(cols))
+        for i in range(lw.size):
+            w.writerow(
+                [repr(float(lw[i])), int(ln[i]), repr(float(adv[i]))]
+                + ([int(cols["step"][i])] if "step" in cols else [])
+            )
+    os.replace(tmp, path)
+    return path
 
 
 def run_measurement(
