@@ -29,13 +29,17 @@ POLICIES = ("context-free", "markov", "prefix")
 DRIFTS = ("steps", "fixed", "random", "lattice")
 PRECISIONS = ("none", "bf16", "fp16")
 ADV_MODES = ("reward", "constant")
-#: ``exact``: enumeration if V^T <= max_sequences, else the lattice, else an error.
-METHODS = ("auto", "exact", "enumeration", "lattice", "mc")
+#: ``exact``: enumeration or the multinomial count-vector sum when they fit, else the lattice
+#: when the token log-ratios lie on one exactly, else an error (simulations.runners).
+METHODS = ("auto", "exact", "enumeration", "multinomial", "lattice", "mc")
 
 #: The defaults, stated once (dataclass fields, function signatures and flags all use these).
 DEFAULT_N_MC = 100_000
 DEFAULT_GRID_POINTS = 2049
 DEFAULT_MAX_SEQUENCES = 1_000_000
+#: The multinomial method's limit on C(T + V - 1, V - 1) count vectors (V = 3, T = 150: 11476;
+#: 1e7 vectors take about a second per sequence rule).
+DEFAULT_MAX_COUNT_VECTORS = 10_000_000
 
 #: Old sweep-config keys -> their current names (renamed with a note; not both at once).
 KEY_ALIASES = {"N": "staleness", "precision": "mismatch"}
@@ -325,10 +329,12 @@ class RunOptions(_Base):
     """How to run a setting: which rules, which method, and the method sizes.
 
     ``rules``: names (a list, or one string with commas; None = every rule; an empty list is an
-    error). ``method``: auto (enumeration if V^T <= ``max_sequences``, else the lattice if it
-    applies, else Monte Carlo), exact (enumeration, else the lattice, else an error),
-    enumeration, lattice or mc. A bandit uses only ``rules`` and ``n_mc``
-    (:data:`BANDIT_RUN_FIELDS`).
+    error). ``method``: auto (the multinomial count-vector sum for a context-free model of fixed
+    length when C(T + V - 1, V - 1) <= ``max_count_vectors``, else enumeration if V^T <=
+    ``max_sequences``, else the lattice if it applies, else Monte Carlo), exact (the same
+    without Monte Carlo and with the lattice only where the token log-ratios lie on one: else
+    an error), enumeration, multinomial, lattice or mc (see simulations.runners).
+    A bandit uses only ``rules`` and ``n_mc`` (:data:`BANDIT_RUN_FIELDS`).
     """
 
     rules: tuple | None = field(
@@ -341,13 +347,21 @@ class RunOptions(_Base):
     )
     method: str = field(
         default="auto",
-        metadata=_meta("auto: enumeration, else lattice, else Monte Carlo", choices=METHODS),
+        metadata=_meta(
+            "auto: the exact multinomial sum or enumeration where they fit, else the lattice, "
+            "else Monte Carlo; exact: never an approximation (an error instead)",
+            choices=METHODS,
+        ),
     )
     n_mc: int = field(
         default=DEFAULT_N_MC, metadata=_meta("Monte Carlo samples", metavar="SAMPLES")
     )
     max_sequences: int = field(
         default=DEFAULT_MAX_SEQUENCES, metadata=_meta("enumeration limit on V^T")
+    )
+    max_count_vectors: int = field(
+        default=DEFAULT_MAX_COUNT_VECTORS,
+        metadata=_meta("multinomial-method limit on C(T+V-1, V-1) count vectors"),
     )
     grid_points: int = field(
         default=DEFAULT_GRID_POINTS,
@@ -363,6 +377,7 @@ class RunOptions(_Base):
         set_(self, "method", _choice(self.method, "method", METHODS))
         set_(self, "n_mc", _int(self.n_mc, "n_mc", 2, "standard errors need two samples"))
         set_(self, "max_sequences", _int(self.max_sequences, "max_sequences", 1))
+        set_(self, "max_count_vectors", _int(self.max_count_vectors, "max_count_vectors", 1))
         set_(self, "grid_points", _int(self.grid_points, "grid_points", 2))
 
     def rule_objects(self) -> tuple[Rule, ...]:
