@@ -5,6 +5,7 @@ vacuously), and every P-ID of the catalogue has a check."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sympy as sp
@@ -92,8 +93,8 @@ def test_wrong_premise_fails(name):
 def test_p4_reports_which_bound_is_smaller(records):
     # both K E[phi W] and M^2 must win on some law: the seeded laws show each side
     d = records["P4"].detail
-    assert "smaller bound: K E[phi W] on" in d and "M^2 on 0 laws" not in d
-    assert "K E[phi W] on 0 laws" not in d
+    assert "M^2 on []" in d  # some pair: K E[phi W] smaller on every law
+    assert re.search(r"M\^2 on \[[^\]]+\]", d)  # some law where M^2 is smaller
 
 
 def test_p9_first_order_error_is_nonzero_and_zero_on_policy(records):
