@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import numpy as np
 from paper_figures._style import DPI, RC, plt
 from vespo_theory.cli.common import usable_out_dir
 from vespo_theory.provenance import run_metadata, write_sidecar
+
+# fontTools (subsetting the TrueType fonts of the PDF) warns about the DejaVu fonts' old 'head'
+# timestamps on every save; the warning is about the font files, not about the figure.
+logging.getLogger("fontTools").setLevel(logging.ERROR)
 
 # Relative to the current working directory; outputs/ is git-ignored.
 DEFAULT_OUT = Path("outputs") / "figures"

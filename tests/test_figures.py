@@ -1,4 +1,5 @@
-"""Tests for paper_figures (kernel comparison) and ``vespo figures``."""
+"""Tests for paper_figures: the figure protocol and registry, ``vespo figures``, and Fig. 2
+(the kernel comparison, ``fig02_kernels``, alias ``kernels``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from paper_figures import kernels
+from paper_figures import fig02_kernels as kernels
 from vespo_theory.cli import main as vespo_main
+from vespo_theory.provenance import config_hash
 from vespo_theory.rules import available, get_rule
 
 EPS64 = float(np.finfo(np.float64).eps)
@@ -123,11 +125,12 @@ def test_plot_draws_every_rule_in_four_panels(fast_data):
 def test_cli_writes_png_pdf_data_and_sidecar(tmp_path, capsys):
     rc = vespo_main(["figures", "kernels", "--fast", "--out", str(tmp_path), "--rules", "cispo"])
     assert rc == 0
+    # the alias draws the figure under its canonical name
     for suffix in ("png", "pdf", "npz", "json"):
-        path = tmp_path / f"kernels.{suffix}"
+        path = tmp_path / f"fig02_kernels.{suffix}"
         assert path.is_file() and path.stat().st_size > 0, suffix
-    assert (tmp_path / "kernels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pdf = (tmp_path / "kernels.pdf").read_bytes()
+    assert (tmp_path / "fig02_kernels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = (tmp_path / "fig02_kernels.pdf").read_bytes()
     assert pdf[:5] == b"%PDF-"
     # TrueType (Type 42) fonts embedded, no Type 3 (the docs promise it; publishers ask for it).
     # Uncompressed object headers in matplotlib's PDF backend name the font subtype and file.
@@ -139,14 +142,16 @@ def test_cli_writes_png_pdf_data_and_sidecar(tmp_path, capsys):
     from paper_figures._style import DPI
 
     assert DPI == 200
-    with Image.open(tmp_path / "kernels.png") as im:
+    with Image.open(tmp_path / "fig02_kernels.png") as im:
         assert im.info["dpi"] == pytest.approx((DPI, DPI), abs=0.01)
-    meta = json.loads((tmp_path / "kernels.json").read_text())
+    meta = json.loads((tmp_path / "fig02_kernels.json").read_text())
     assert meta["config"]["extra_rules"] == ["cispo"]
     assert meta["config"]["n_points"] == kernels.FAST["n_points"]
     assert {"git_sha", "versions", "timestamp_utc", "wall_time_s", "rule_params"} <= set(meta)
+    assert meta["config_hash"] == config_hash(meta["config"])
+    assert meta["paper"] == "Fig. 2" and "2602.10693" in meta["caption"]
     assert meta["versions"]["matplotlib"]
-    data = np.load(tmp_path / "kernels.npz")
+    data = np.load(tmp_path / "fig02_kernels.npz")
     c = get_rule("cispo").coefficient(
         np.log(data["w"])[:, None], np.ones((data["w"].size, 1)), np.full(data["w"].size, -1.0)
     )[:, 0]
@@ -162,7 +167,7 @@ def test_unknown_rule_and_figure_are_clear_errors(tmp_path, capsys):
     assert rc == 2 and "nope" in err and "vespo" in err
     rc = vespo_main(["figures", "nofig", "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert rc == 2 and "kernels" in err
+    assert rc == 2 and "fig02_kernels" in err and "kernels" in err and "all" in err
     assert not list(tmp_path.iterdir())  # nothing written on bad input
 
 
@@ -185,7 +190,7 @@ def test_python_dash_m_entry_point(tmp_path):
     from paper_figures.__main__ import main
 
     assert main(["kernels", "--fast", "--out", str(tmp_path), "--json"]) == 0
-    assert (tmp_path / "kernels.png").is_file()
+    assert (tmp_path / "fig02_kernels.png").is_file()
 
 
 def test_registry_surrogates_are_used_and_agree_with_the_quadrature(fast_data):
@@ -230,3 +235,72 @@ def test_unusable_out_is_one_line(tmp_path, capsys):
     assert vespo_main(["figures", "kernels", "--fast", "--out", str(blocker)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--out" in err and "not a folder" in err
+
+
+# ------------------------------------------------------------------ the protocol and registry
+
+
+def test_registry_discovers_figures_and_resolves_aliases():
+    import paper_figures
+
+    reg = paper_figures.registry()
+    assert "fig02_kernels" in reg and reg["fig02_kernels"].module == "paper_figures.fig02_kernels"
+    assert paper_figures.resolve_name("kernels") is reg["fig02_kernels"]
+    assert paper_figures.FIGURES["fig02_kernels"] == "paper_figures.fig02_kernels"
+    with pytest.raises(ValueError, match="valid names: all, .*fig02_kernels"):
+        paper_figures.resolve_name("nope")
+    # every name says what it reproduces
+    for name, spec in reg.items():
+        assert name.split("_")[0] in {
+            *(f"fig{i:02d}" for i in range(1, 13)),
+            *(f"table{i}" for i in range(1, 5)),
+            "readme",
+            "theory",
+        }, name
+        assert spec.caption and spec.title
+
+
+def test_protocol_of_every_drawable_figure():
+    import importlib
+
+    import paper_figures
+
+    for spec in paper_figures.drawable():
+        mod = importlib.import_module(spec.module)
+        for attr in ("CONFIG", "FAST", "resolve_config", "compute", "plot", "arrays", "summary"):
+            assert hasattr(mod, attr), (spec.name, attr)
+        assert set(mod.FAST) <= set(mod.CONFIG), spec.name  # --fast only changes known keys
+
+
+def test_adding_a_figure_is_adding_one_module(tmp_path, monkeypatch):
+    """A module dropped into the package (here: a second folder on its __path__) registers
+    itself: nothing else is edited, and ``vespo figures all`` draws it."""
+    import paper_figures
+
+    (tmp_path / "theory_dummy.py").write_text(
+        "import numpy as np\n"
+        "from paper_figures import FigureSpec\n"
+        "from paper_figures._style import new_figure, styled\n"
+        "FIGURE = FigureSpec(name='theory_dummy', title='a line', caption='y = x.')\n"
+        "CONFIG = {'n': 5}\nFAST = {'n': 3}\n"
+        "def resolve_config(fast=False):\n"
+        "    return dict(CONFIG, **(FAST if fast else {}))\n"
+        "def compute(cfg):\n    return {'x': np.arange(cfg['n'], dtype=float)}\n"
+        "@styled\n"
+        "def plot(data):\n"
+        "    fig, ax = new_figure(1, 1)\n    ax.plot(data['x'], data['x'])\n    return fig\n"
+        "def arrays(data):\n    return dict(data)\n"
+        "def summary(data):\n    return [{'n': int(data['x'].size)}]\n"
+    )
+    monkeypatch.setattr(paper_figures, "__path__", [*paper_figures.__path__, str(tmp_path)])
+    monkeypatch.setattr(paper_figures, "_REGISTRY", None)
+    try:
+        assert paper_figures.registry()["theory_dummy"].module == "paper_figures.theory_dummy"
+        out = tmp_path / "out"
+        assert vespo_main(["figures", "theory_dummy", "--fast", "--out", str(out)]) == 0
+        assert np.load(out / "theory_dummy.npz")["x"].size == 3
+    finally:
+        import sys
+
+        sys.modules.pop("paper_figures.theory_dummy", None)
+        paper_figures._REGISTRY = None
