@@ -107,3 +107,14 @@ def test_cli_only_paper_ids(capsys):
     data = json.loads(capsys.readouterr().out)
     assert [d["id"] for d in data] == ["P5", "P8"]
     assert all(d["status"] == "verified" for d in data)
+
+
+def test_p2_reports_the_infinite_support_case(records):
+    d = records["P2"].detail
+    assert "the two-KL form at a = 2 is -inf + inf" in d and "Q feasible" in d
+
+
+def test_p10_group_mean_baseline_enumerated(records):
+    # the group mean includes the sample itself: exact enumeration gives (G-1)/G times the
+    # constant-baseline estimate at b = E_mu[R], for every reshaping
+    assert "for every reshaping: True" in records["P10"].detail

@@ -842,7 +842,7 @@ def check_p10(
         "VESPO (2,3)": lambda w: _vespo_exact(w, 2, 3),
         "VESPO (3,2)": lambda w: _vespo_exact(w, 3, 2),
     }
-    invariant, on_policy, notes = {}, {}, []
+    invariant, on_policy, notes, group_ok = {}, {}, [], True
     for name, phi in reshapings.items():
         vec = _bias_vector(mu, pi, phi)
         invariant[name] = not any(_nonzero(v) for v in vec)
@@ -852,6 +852,24 @@ def check_p10(
         without = _bias_vector(mu, pi, phi, lambda y: R[y])
         shift_v = [sp.expand(u - v) for u, v in zip(with_b, without)]
         shift_ok &= all(sp.expand(sv + b_val * v) == 0 for sv, v in zip(shift_v, vec))
+        # A group-mean baseline over a group of 2 i.i.d. samples includes the sample itself:
+        # enumerate the pairs exactly; the estimate is (1/2) (E[phi R g] - E_mu[R] E[phi g]),
+        # i.e. (G-1)/G times the constant-baseline case at b = E_mu[R].
+        group = [
+            sum(
+                mu[y1]
+                * mu[y2]
+                * phi(pi[y1] / mu[y1])
+                * (R[y1] - (R[y1] + R[y2]) / 2)
+                * ((1 if y1 == j else 0) - pi[j])
+                for y1 in range(n_arms)
+                for y2 in range(n_arms)
+            )
+            for j in range(n_arms)
+        ]
+        group_ok &= all(
+            sp.expand(gv - (wo - b_val * v) / 2) == 0 for gv, wo, v in zip(group, without, vec)
+        )
         notes.append(
             f"{name}: E_mu[phi grad log pi] = [{', '.join(f'{float(v):+.4f}' for v in vec)}], "
             f"baseline shift at b = E_mu[R] = {b_val}: "
@@ -864,7 +882,7 @@ def check_p10(
         "VESPO (3,2)": vespo_unbiased,
     }
     wrong = [nm for nm in reshapings if invariant[nm] != claimed[nm]]
-    ok = shift_ok and is_sym_zero and not wrong and all(on_policy.values())
+    ok = shift_ok and is_sym_zero and group_ok and not wrong and all(on_policy.values())
     return _record(
         "P10",
         f"softmax bandit, {n_arms} arms, seeded Rational mu, pi, rewards (seed {seed}); claimed "
@@ -876,5 +894,8 @@ def check_p10(
         + "; ".join(notes)
         + f"; baseline-invariant (E_mu[phi g] = 0, exact or certified at 30 digits): {invariant}"
         f"; zero on-policy (pi = mu, phi(1) = 1): {on_policy}"
+        + "; group-mean baseline over 2 i.i.d. samples (it includes the sample itself), by "
+        f"exact enumeration of the pairs: estimate = (1/2)(E[phi R g] - E_mu[R] E[phi g]) for "
+        f"every reshaping: {group_ok} (for IS: half the true gradient, no bias in direction)"
         + (f"; claim wrong for {wrong}" if wrong else ""),
     )
