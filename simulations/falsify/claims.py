@@ -38,6 +38,7 @@ import hypothesis.strategies as st
 import numpy as np
 from scipy.special import logsumexp
 
+from simulations.falsify import groups, staleness
 from simulations.falsify import strategies as S
 from simulations.falsify.core import Check, Claim, OutsideAssumptions
 
@@ -438,11 +439,16 @@ def _r1(inst: dict) -> list[Check]:
 
 
 @st.composite
-def _bandit_strategy(draw):
+def _bandit_strategy(draw, adv=None):
+    """A softmax bandit of 2..5 arms (arbitrary or nearby pi) with one advantage per arm
+    (``adv``: the strategy of one advantage; both signs in [-5, 5] by default)."""
     pair = draw(
         st.one_of(S.finite_pair(min_n=2, max_n=5, pi_zeros=False), S.finite_pair_near(max_n=5))
     )
-    return {**pair, "adv": draw(S.advantages(len(pair["mu"]), bound=5.0))}
+    m = len(pair["mu"])
+    if adv is None:
+        return {**pair, "adv": draw(S.advantages(m, bound=5.0))}
+    return {**pair, "adv": draw(st.lists(adv, min_size=m, max_size=m))}
 
 
 def _bandit(inst: dict):
@@ -457,14 +463,71 @@ def _bandit(inst: dict):
     return mu, np.exp(log_w), phi, g
 
 
+def _direction_tol(v: np.ndarray, v_abs: np.ndarray, n_terms: int) -> float | None:
+    """Rounding bound of v's direction (radians), or None when rounding could be all of v.
+
+    Each entry of v is a sum of ``n_terms`` terms whose magnitudes sum to v_abs: error <=
+    n_terms eps v_abs (x64). A vector off by a relative delta < 1 turns by at most
+    arcsin(delta) <= (pi/2) delta.
+    """
+    nv = float(np.linalg.norm(v))
+    delta = 64 * n_terms * EPS * float(np.linalg.norm(v_abs)) / nv if nv > 0 else math.inf
+    return None if delta >= 1 else math.pi / 2 * delta
+
+
 def _r2(inst: dict) -> list[Check]:
+    from simulations.falsify.staleness import cosine
+
     mu, w, phi, g = _bandit(inst)
     est = mu @ (phi[:, None] * g)
     true = mu @ (w[:, None] * g)  # = grad E_pi[A]
     gn = np.linalg.norm(g, axis=1)
+    s_est, s_true = float(mu @ (phi * gn)), float(mu @ (w * gn))
     # n-term sums: error <= n eps sum|terms|; 64x
-    tol = 64 * mu.size * EPS * float(mu @ ((phi + w) * gn))
-    return [Check(float(np.linalg.norm(est - true)), tol, "||E_mu[phi(W) g] - E_mu[W g]||")]
+    tol = 64 * mu.size * EPS * (s_est + s_true)
+    # direction: each entry of either vector is an n-term sum (n eps |terms| off), which turns
+    # it by a bounded angle (_direction_tol); 1 - cos is 1-Lipschitz in the angle, + 8 eps for
+    # the cosine itself. Where rounding could be all of a vector (e.g. E_mu[W g] = 0 for a
+    # constant A) it has no direction: 1 - cos is taken as 0 (the bias check remains).
+    ga = np.abs(g)
+    te = _direction_tol(est, mu @ (phi[:, None] * ga), mu.size)
+    tt = _direction_tol(true, mu @ (w[:, None] * ga), mu.size)
+    if te is None or tt is None:
+        one_minus_cos, tol_cos = 0.0, 0.0
+    else:
+        one_minus_cos, tol_cos = 1.0 - cosine(est, true), te + tt + 8 * EPS
+    return [
+        Check(float(np.linalg.norm(est - true)), tol, "||E_mu[phi(W) g] - E_mu[W g]||"),
+        Check(
+            one_minus_cos,
+            tol_cos,
+            "1 - cos(E_mu[phi(W) g], E_mu[W g])  (direction of VESPO vs the true gradient)",
+        ),
+    ]
+
+
+def _r2_details(inst: dict) -> dict:
+    from simulations.falsify.staleness import cosine
+
+    mu, w, phi, g = _bandit(inst)
+    est, true = mu @ (phi[:, None] * g), mu @ (w[:, None] * g)
+    nt = float(np.linalg.norm(true))
+    return {
+        "cos(E[phi g], E[W g])": cosine(est, true),
+        "||E[phi g]|| / ||E[W g]||": float(np.linalg.norm(est)) / nt if nt > 0 else math.inf,
+        "W": [float(v) for v in w],
+        "phi(W)": [float(v) for v in phi],
+    }
+
+
+def _bandit_nonneg_strategy():
+    """R3's search space: the A >= 0 class only (kernel (2,3)), arbitrary or nearby pi."""
+    return _bandit_strategy(adv=st.floats(0.0, 5.0))
+
+
+def _r3_details(inst: dict) -> dict:
+    mu, w, phi, g = _bandit(inst)
+    return {"W": [float(v) for v in w], "phi(W)": [float(v) for v in phi]}
 
 
 def _trace_var(mu: np.ndarray, x: np.ndarray) -> float:
@@ -483,11 +546,28 @@ def _r3(inst: dict) -> list[Check]:
 
 
 def _r4_strategy():
-    # |log pi - log mu| <= 2 max|logit drift| = 0.18 < log(1.2) = 0.182 and < -log(0.8) = 0.223
-    return _with_reward(S.ar_model(max_T=4, max_drift=0.09))
+    # |log pi - log mu| <= 2 max|logit drift| = 0.18 < log(1.2) = 0.182 and < -log(0.8) = 0.223;
+    # token dependence (Markov, prefix-hashed) or a random length (end token): U3's complement
+    return _with_reward(
+        st.one_of(
+            S.ar_model(kinds=("markov", "prefix"), max_T=4, max_drift=0.09),
+            S.ar_model(kinds=("context-free",), end_token=True, max_T=4, max_drift=0.09),
+        )
+    )
 
 
-def _r4(inst: dict) -> list[Check]:
+def _u3_strategy():
+    return _with_reward(
+        S.ar_model(kinds=("context-free",), end_token=False, max_T=4, max_drift=0.09)
+    )
+
+
+def _context_free_fixed_length(inst: dict, model) -> bool:
+    """One state (context-free, or prefix-hashed into one bucket) and no end token."""
+    return model.S == 1 and not inst.get("end_token")
+
+
+def _unclipped_ppo_bias(inst: dict):
     from simulations.falsify.ar import mean_token_reward
     from vespo_theory.rules import get_rule
 
@@ -495,17 +575,56 @@ def _r4(inst: dict) -> list[Check]:
     adv = mean_token_reward(model, batch)
     _, clipped = get_rule("ppo_clip").coefficient_and_clipped(batch.tok_log_ratio, batch.mask, adv)
     if np.asarray(clipped)[batch.weight > 0].any():
-        raise OutsideAssumptions("R4 assumes that no token is clipped on the support of mu")
+        raise OutsideAssumptions("R4/U3 assume that no token is clipped on the support of mu")
+    return model, batch
+
+
+def _r4(inst: dict) -> list[Check]:
+    model, batch = _unclipped_ppo_bias(inst)
+    if _context_free_fixed_length(inst, model):
+        raise OutsideAssumptions(
+            "R4 is about token dependence or random lengths; context-free fixed-length is U3"
+        )
     return _rule_bias(inst, "ppo_clip", (model, batch))
 
 
-def _rule_bias(inst: dict, rule_name: str, model_batch=None) -> list[Check]:
-    """||E_mu[A sum_t c_t grad log pi_t] - grad E_pi[A]|| for a registry rule, A = mean reward.
+def _u3(inst: dict) -> list[Check]:
+    model, batch = _unclipped_ppo_bias(inst)
+    if not _context_free_fixed_length(inst, model):
+        raise OutsideAssumptions("U3 is stated for context-free policies of fixed length (see R4)")
+    return _rule_bias(inst, "ppo_clip", (model, batch))
 
-    The true gradient is computed on pi's own sequences (the model with mu := pi, coefficient 1),
-    independently of W: grad E_pi[A] = E_pi[A sum_t grad log pi(y_t | s_t)].
+
+def _bias_check(
+    model, batch, coef, adv, model_pi, batch_pi, adv_pi, what: str, coef_mag=None
+) -> Check:
+    """||E_mu[A sum_t c_t grad log pi_t] - E_pi[A_pi sum_t grad log pi_t]|| <= rounding.
+
+    The true gradient is computed on pi's own sequences (the model with mu := pi, coefficient
+    1), independently of W. ``coef_mag``: the magnitudes summed into each c_t (default |c_t|).
     """
     from simulations.estimators import score_moments
+
+    est = score_moments(model, batch, coef, adv)
+    true = score_moments(model_pi, batch_pi, batch_pi.mask.astype(np.float64), adv_pi)
+    # Rounding: each estimate A c_t (e_y - pi) is formed before any cancellation, so its error is
+    # relative to |A| sum_t |c_t| ||e_y - pi||_1 <= 2 |A| sum_t |c_t| (c_t = sums of up to T
+    # exps of sums of up to T log-ratios: relative error eps T (1 + max |log r|)); summing n
+    # sequences adds n eps.
+    cm = np.abs(coef) if coef_mag is None else coef_mag
+    mag = float(batch.weight @ (np.abs(adv) * cm.sum(1)))
+    mag += float(batch_pi.weight @ (np.abs(adv_pi) * batch_pi.lengths))
+    lr = float(np.max(np.abs(batch.tok_log_ratio)))
+    tol = 64 * EPS * (batch.n + model.T * (1 + lr)) * 2 * mag
+    return Check(float(np.linalg.norm(est["mean"] - true["mean"])), tol, what)
+
+
+def _pi_batch(inst: dict):
+    return _enum({**inst, "logits_mu": inst["logits_pi"]})
+
+
+def _rule_bias(inst: dict, rule_name: str, model_batch=None) -> list[Check]:
+    """||E_mu[A sum_t c_t grad log pi_t] - grad E_pi[A]|| for a registry rule, A = mean reward."""
     from simulations.falsify.ar import mean_token_reward
     from vespo_theory.rules import get_rule
 
@@ -514,19 +633,33 @@ def _rule_bias(inst: dict, rule_name: str, model_batch=None) -> list[Check]:
     coef = np.asarray(
         get_rule(rule_name).coefficient(batch.tok_log_ratio, batch.mask, adv), dtype=np.float64
     )
-    est = score_moments(model, batch, coef, adv)
-    model_pi, batch_pi = _enum({**inst, "logits_mu": inst["logits_pi"]})
+    model_pi, batch_pi = _pi_batch(inst)
     adv_pi = mean_token_reward(model_pi, batch_pi)
-    true = score_moments(model_pi, batch_pi, batch_pi.mask.astype(np.float64), adv_pi)
-    # Rounding: each estimate A c_t (e_y - pi) is formed before any cancellation, so its error is
-    # relative to |A| sum_t |c_t| ||e_y - pi||_1 <= 2 |A| sum_t |c_t| (c_t = exp of a sum of up
-    # to T log-ratios: relative error eps T (1 + max |log r|)); summing n sequences adds n eps.
-    mag = float(batch.weight @ (np.abs(adv) * np.abs(coef).sum(1)))
-    mag += float(batch_pi.weight @ (np.abs(adv_pi) * batch_pi.lengths))
-    lr = float(np.max(np.abs(batch.tok_log_ratio)))
-    tol = 64 * EPS * (batch.n + model.T * (1 + lr)) * 2 * mag
-    bias = float(np.linalg.norm(est["mean"] - true["mean"]))
-    return [Check(bias, tol, f"||E_mu[{rule_name} estimate] - grad E_pi[A]||")]
+    what = f"||E_mu[{rule_name} estimate] - grad E_pi[A]||"
+    return [_bias_check(model, batch, coef, adv, model_pi, batch_pi, adv_pi, what)]
+
+
+def _pdis_bias(inst: dict, form: str) -> Check:
+    """Per-decision IS with additive rewards, c_t from :mod:`simulations.falsify.pdis`, A = 1;
+    the target is grad E_pi[sum_s r_s]."""
+    from simulations.falsify import pdis
+
+    model, batch = _enum(inst)
+    coef_fn = {
+        "per_reward": pdis.per_reward_coefficient,
+        "reward_to_go": pdis.reward_to_go_coefficient,
+    }[form]
+    coef = coef_fn(model, batch)
+    # c_t sums rewards of both signs: its rounding is relative to the sum with |r_s| (2T terms)
+    coef_mag = 2 * model.T * coef_fn(model, batch, absolute=True)
+    model_pi, batch_pi = _pi_batch(inst)
+    total_pi = pdis.token_rewards(model_pi, batch_pi).sum(axis=1)
+    what = {
+        "per_reward": "||E_mu[sum_s r_s rho_{1:s} sum_{t<=s} grad log pi_t] - grad E_pi[R]||",
+        "reward_to_go": "||E_mu[sum_t rho_{1:t} sum_{s>=t} r_s grad log pi_t] - grad E_pi[R]||",
+    }[form]
+    ones = np.ones(batch.n)
+    return _bias_check(model, batch, coef, ones, model_pi, batch_pi, total_pi, what, coef_mag)
 
 
 def _u1(inst: dict) -> list[Check]:
@@ -534,15 +667,139 @@ def _u1(inst: dict) -> list[Check]:
 
 
 def _u2(inst: dict) -> list[Check]:
-    if inst["kind"] != "context-free" or inst.get("end_token"):
-        raise OutsideAssumptions(
-            "U2 is stated for context-free policies of fixed length (see R6 for the rest)"
-        )
-    return _rule_bias(inst, "per_decision_is")
+    """Per-reward weights: unbiased for any model; rho_{1:t} on the mean token reward: only for
+    context-free fixed-length models (checked there)."""
+    checks = [_pdis_bias(inst, "per_reward")]
+    if inst["kind"] == "context-free" and not inst.get("end_token"):
+        checks += _rule_bias(inst, "per_decision_is")
+    return checks
 
 
 def _r6(inst: dict) -> list[Check]:
-    return _rule_bias(inst, "per_decision_is")
+    """Both forms that weight a later reward by an earlier prefix product (require_all)."""
+    return _rule_bias(inst, "per_decision_is") + [_pdis_bias(inst, "reward_to_go")]
+
+
+# ----------------------------------------------------------------------------- R8, K5
+
+
+@st.composite
+def _r8_strategy(draw):
+    """3..5 arms, mu and pi softmax of integer logits in [-8, 8], integer rewards in [-2, 2].
+
+    >= 3 arms: with a baseline under pi two arms cannot break R8 (the update is a positive
+    multiple of grad J there; tests/test_falsify.py checks it). Integer lattices: a violation
+    needs a large drift between mu and pi, which hypothesis' float draws (biased to simple
+    values) reach in only ~7 of 10 seeds at budget 100; these reach it in 39 of seeds 0-39,
+    and shrink to readable instances.
+    """
+    n = draw(st.integers(3, 5))
+    logits = st.lists(st.integers(-8, 8).map(float), min_size=n, max_size=n)
+    mu, pi = S._normalise(draw(logits)), S._normalise(draw(logits))
+    reward = draw(st.lists(st.integers(-2, 2).map(float), min_size=n, max_size=n))
+    return {"mu": mu, "pi": pi, "reward": reward}
+
+
+def _r8_parts(inst: dict):
+    """u = E_mu[phi(W) A (e_y - pi)], grad J = E_pi[A (e_y - pi)] with A = r - E_pi[r]."""
+    from vespo_theory import kernels
+    from vespo_theory.params import VespoParams
+
+    mu, pi, log_w = _pair(inst, pi_zeros=False)
+    r = np.asarray(inst.get("reward"), dtype=np.float64)
+    if r.shape != mu.shape or not np.isfinite(r).all():
+        raise ValueError(f"reward must be a list of {mu.size} finite numbers")
+    adv = r - float(pi @ r)  # centred under pi: a fixed function of the arm during the step
+    s = np.eye(mu.size) - pi[None, :]  # e_y - pi, the score of pi's logits
+    phi = np.asarray(kernels.phi_signed(log_w, adv, VespoParams()), dtype=np.float64)
+    u = (mu * phi * adv) @ s
+    grad = (pi * adv) @ s  # = grad_theta E_pi[r] (the baseline does not change it)
+    # magnitudes of the summed terms (A's rounding is relative to |r| + max|r|)
+    mag = np.abs(r) + float(np.max(np.abs(r)))
+    ua = (mu * phi * mag) @ np.abs(s)
+    ga = (pi * mag) @ np.abs(s)
+    return u, grad, ua, ga
+
+
+def _r8(inst: dict) -> list[Check]:
+    from simulations.falsify.staleness import cosine
+
+    u, grad, ua, ga = _r8_parts(inst)
+    m = u.size
+    # 1 - cos is 1-Lipschitz in the angle: the angle bounds of both vectors (each entry an
+    # m-term sum; A's own rounding is in the magnitudes) plus 8 eps for the cosine itself.
+    # Written as 1 - cos <= 1 (not -cos <= 0) so that the normalised gap steers the search
+    # towards small cosines: ascent iff cos > 0 iff 1 - cos < 1.
+    tu, tg = _direction_tol(u, ua, 2 * m), _direction_tol(grad, ga, 2 * m)
+    if tu is None or tg is None:
+        return [Check(1.0, 1.0, "1 - cos(E_mu[phi A g], grad J): direction below rounding")]
+    return [
+        Check(
+            1.0 - cosine(u, grad),
+            1.0 + tu + tg + 8 * EPS,
+            "1 - cos(E_mu[phi(W) A g], grad_theta E_pi[r])  (<= 1 iff an ascent direction)",
+        )
+    ]
+
+
+def _r8_details(inst: dict) -> dict:
+    from simulations.falsify.staleness import cosine
+
+    u, grad, _, _ = _r8_parts(inst)
+    return {
+        "cos(E_mu[phi A g], grad J)": cosine(u, grad),
+        "||grad J||": float(np.linalg.norm(grad)),
+    }
+
+
+@st.composite
+def _k5_strategy(draw):
+    n = draw(st.integers(1, 6))
+    near_one = st.floats(-0.3, 0.3)  # phi/W peaks at W = (k-1)/lam = 1 for (3,2): tight there
+    lw = draw(st.lists(st.one_of(near_one, S.log_w()), min_size=n, max_size=n))
+    return {
+        "mu": draw(S.distribution(n)),
+        "log_w": lw,
+        "score": draw(S.scores(n, draw(st.integers(1, 3)))),
+    }
+
+
+def _k5(inst: dict) -> list[Check]:
+    from vespo_theory import bounds, kernels
+
+    mu, _, log_w = _pair(inst)
+    score = np.asarray(inst["score"], dtype=np.float64)
+    if score.ndim != 2 or score.shape[0] != mu.size or not np.isfinite(score).all():
+        raise ValueError(f"score must be a [{mu.size}][dim] list of finite numbers")
+    k, lam = 3.0, 2.0  # K5 is the claim about the A < 0 kernel (3,2) itself
+    lp = np.asarray(kernels.log_phi(log_w, k, lam), dtype=np.float64)
+    # log phi = 3 L + 2 (1 - e^L): rounding <= 8 eps (3|L| + 2 (1 + e^L)); the subtraction of
+    # L adds eps |L|; 8x that bound
+    ew = np.exp(np.minimum(log_w, 700.0))
+    tol_pt = 64 * EPS * (4 * np.abs(log_w) + 2 * (1 + ew) + 1)
+    worst = int(np.argmax(lp - log_w - tol_pt))
+    with np.errstate(divide="ignore"):
+        lg2 = np.log(np.einsum("ij,ij->i", score, score))
+    lmu = np.log(mu)
+    l_phi2 = float(logsumexp(lmu + 2 * lp + lg2))
+    l_w2 = float(logsumexp(lmu + 2 * log_w + lg2))
+    fin = np.isfinite(lmu + 2 * lp + lg2)
+    # log-sum-exp of n terms, each off by the pointwise rounding above: 16 eps (n + max|term|)
+    # plus 2 max tol_pt (both sides); in log space
+    big = float(np.max(np.abs((lmu + 2 * lp + lg2)[fin]), initial=0.0))
+    tol = 16 * EPS * (mu.size + big + abs(l_w2) if math.isfinite(l_w2) else 0.0) + 2 * float(
+        np.max(tol_pt)
+    )
+    lk = bounds.log_phi_K(k, lam)
+    return [
+        Check(abs(lk), 16 * EPS, "|log K(3,2)|  (K = sup phi(W)/W = 1)"),
+        Check(
+            float(lp[worst]),
+            float(log_w[worst] + tol_pt[worst]),
+            f"log phi(W) <= log W at log W = {float(log_w[worst]):.6g} (the tightest outcome)",
+        ),
+        Check(l_phi2, l_w2 + tol, "log E_mu[phi^2 ||g||^2] <= log E_mu[W^2 ||g||^2]"),
+    ]
 
 
 @st.composite
@@ -714,12 +971,56 @@ _add(
 _add(
     Claim(
         "U2",
-        "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
-        "context-free tabular pairs, fixed length T <= 4, A = mean token reward (additive); "
-        "per-decision IS is often called 'unbiased' without a condition: R6 shows it is needed",
-        "a violation would mean the registry's per-decision coefficient is not the prefix product",
-        lambda: _with_reward(S.ar_model(kinds=("context-free",), end_token=False, max_T=4)),
+        "||E_mu[sum_s r_s rho_{1:s} sum_{t<=s} grad log pi_t] - grad E_pi[sum_s r_s]|| <= float "
+        "rounding (each reward weighted by its own prefix product); on context-free fixed-length "
+        "instances also ||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= rounding "
+        "(registry rule 'per_decision_is', A = mean token reward)",
+        "tabular autoregressive pairs of every kind (context-free, Markov, prefix-hashed), fixed "
+        "or random length (end token), T <= 4, token rewards in [-2, 2]; exact enumeration",
+        "a violation would mean per-reward weighting is not unbiased, or the registry's "
+        "per-decision coefficient is not the prefix product",
+        lambda: _with_reward(S.ar_model(max_T=4)),
         _u2,
+    )
+)
+_add(
+    Claim(
+        "U3",
+        "||E_mu[A sum_t c_t grad log pi_t] - grad E_pi[A]|| <= float rounding, c = ppo_clip "
+        "(unclipped: c_t = r_t), A = mean token reward",
+        "context-free tabular pairs of fixed length T <= 4 with every token ratio inside "
+        "[0.8, 1.2] (logit drift <= 0.09; nothing clipped); exact enumeration",
+        "a violation would mean the dropped prefix product biases PPO even without token "
+        "dependence (the cross terms E_mu[r(y_s)] E_pi[grad log pi_t], s != t, vanish)",
+        _u3_strategy,
+        _u3,
+    )
+)
+_add(
+    Claim(
+        "K5",
+        "|log K(3,2)| <= 16 eps; log phi(W) <= log W + tol at every outcome; "
+        "log E_mu[phi^2 ||g||^2] <= log E_mu[W^2 ||g||^2] + tol; tol: 64 eps times the "
+        "magnitudes of log phi = 3 log W + 2 (1 - W) (log-sum-exp: 16 eps (n + max|term|))",
+        "finite supports of 1..6 outcomes, any law of W (log W near 1, the argmax of phi/W, "
+        "from token sums, or anywhere in [-1e4, 1e4]); vector scores of dim 1..3 (zeros too)",
+        "a violation would mean the A < 0 kernel can put more weight than IS on some outcome, "
+        "i.e. K(3,2) != 1",
+        _k5_strategy,
+        _k5,
+    )
+)
+_add(
+    Claim(
+        "G1",
+        "Var[group mean of x_i] <= max_i E||x_i||^2 <= M^2 max_i E||A_i g_i||^2, relative tol "
+        "1e-10 (sums of <= 1.2e5 terms), x_i = phi(W_i) A_i g_i",
+        "softmax bandits of 2..3 arms (arbitrary or nearby pi), rewards in [-3, 3], one group of "
+        "G = 2..4 with GRPO advantages (population std + 1e-6); deployed or free (k, lam); every "
+        "G-tuple enumerated",
+        "a violation would mean the dependent group could beat even the no-1/n bound",
+        lambda: groups.strategy(free_params=True),
+        groups.g1,
     )
 )
 _add(
@@ -736,35 +1037,43 @@ _add(
 _add(
     Claim(
         "R2",
-        "||E_mu[phi(W) g] - E_mu[W g]|| <= float rounding",
-        "softmax bandit (2..5 arms, g = A (e_y - pi)), arbitrary or nearby (stale) pi; "
-        "deployed (k, lam)",
+        "||E_mu[phi(W) g] - E_mu[W g]|| <= float rounding (unbiased) and "
+        "1 - cos(E_mu[phi(W) g], E_mu[W g]) <= float rounding (points the way of the true "
+        "gradient E_mu[W g] = grad E_pi[A]); a reported counterexample breaks both",
+        "softmax bandit (2..5 arms, g = A (e_y - pi), one advantage per arm in [-5, 5], no "
+        "baseline), arbitrary or nearby (stale) pi; deployed (k, lam)",
         "phi(W) != W away from W = 1: the bias is (k - lam - 1)(W - 1) to first order (L2); "
-        "only an estimator with E_mu[(phi - W) g] = 0 is unbiased",
+        "only an estimator with E_mu[(phi - W) g] = 0 is unbiased. The bias is not only a scale: "
+        "phi/W differs between arms, so the arms' contributions are re-weighted and the expected "
+        "update can point away from (even against) the true gradient",
         _bandit_strategy,
         _r2,
+        _r2_details,
+        require_all=True,
     )
 )
 _add(
     Claim(
         "R3",
         "trVar_mu[phi(W) g] <= trVar_mu[W g] + rounding",
-        "softmax bandit (2..5 arms), arbitrary or nearby (stale) pi; deployed (k, lam) by the "
-        "sign of A",
-        "B3 bounds VESPO's variance by M^2 E||g||^2, not by IS's variance. Below W = 1 the "
-        "A >= 0 kernel (2,3) exceeds W (phi(0.5) = 1.12 vs 0.5) and the A < 0 kernel (3,2) is "
-        "steeper than W (phi(1-x) ~ 1 - x - x^2, slope 1 + 2x): an outcome pi has moved away "
-        "from gets more weight than under IS, and the variance can exceed IS's",
-        _bandit_strategy,
+        "softmax bandit (2..5 arms), arbitrary or nearby (stale) pi; advantages in [0, 5]: the "
+        "A >= 0 class only, kernel (2,3) (the A < 0 kernel (3,2) has phi <= W pointwise, K5)",
+        "B3 bounds VESPO's variance by M^2 E||g||^2, not by IS's variance. The (2,3) kernel "
+        "exceeds W below W ~ 0.6 (phi(W) > W iff W e^(3(1-W)) > 1; phi(0.54) = 1.15 vs 0.54): an "
+        "outcome pi has moved away from gets more weight than under IS, and the variance can "
+        "exceed IS's",
+        _bandit_nonneg_strategy,
         _r3,
+        _r3_details,
     )
 )
 _add(
     Claim(
         "R4",
         "||E_mu[A sum_t c_t grad log pi_t] - grad E_pi[A]|| <= float rounding, c = ppo_clip",
-        "tabular autoregressive pairs with every token ratio inside [0.8, 1.2] (nothing "
-        "clipped); A = mean token reward; exact enumeration",
+        "Markov or prefix-hashed tabular pairs, or context-free ones with an end token (random "
+        "length), T <= 4, every token ratio inside [0.8, 1.2] (nothing clipped); A = mean "
+        "token reward; exact enumeration (context-free fixed-length pairs are U3's)",
         "unclipped PPO weights token t by r_t alone and drops the prefix product "
         "prod_{s<t} r_s: when later tokens' distributions depend on earlier ones (or on the "
         "length), that is a bias",
@@ -790,17 +1099,74 @@ _add(
 _add(
     Claim(
         "R6",
-        "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding",
-        "tabular autoregressive pairs of every kind, fixed or random length, A = mean token "
-        "reward (a sequence-level advantage, as in GRPO); exact enumeration. Not in the usual "
-        "list: found by this search, since §4 calls per-decision IS unbiased unconditionally",
-        "token t's weight rho_{1:t} corrects y_1..y_t, but A also depends on y_{t+1}.. drawn from "
-        "mu: unbiased only when E_mu[A | y_<=t] - E_pi[A | y_<=t] does not depend on y_t "
-        "(context-free and fixed length, additive reward: U2). Markov states or a random length "
-        "make it depend on y_t; per-decision IS is unbiased for rewards-to-go, not for a "
-        "sequence-level A",
+        "||E_mu[A sum_t rho_{1:t} grad log pi_t] - grad E_pi[A]|| <= float rounding (A = mean "
+        "token reward) and ||E_mu[sum_t rho_{1:t} (sum_{s>=t} r_s) grad log pi_t] - grad "
+        "E_pi[sum_s r_s]|| <= float rounding (reward-to-go); a reported counterexample breaks both",
+        "tabular autoregressive pairs of every kind, fixed or random length, T <= 4, token "
+        "rewards in [-2, 2]; exact enumeration. Not in the usual list: found by this search, "
+        "since per-decision IS is often called unbiased unconditionally",
+        "token t's weight rho_{1:t} corrects y_1..y_t, but A (or the reward-to-go) also depends "
+        "on y_{t+1}.. drawn from mu: unbiased only when E_mu[A | y_<=t] - E_pi[A | y_<=t] does "
+        "not depend on y_t (context-free and fixed length). Markov states or a random length "
+        "make it depend on y_t. Per-decision IS is unbiased when each reward r_s carries its own "
+        "prefix product rho_{1:s} (U2)",
         lambda: _with_reward(S.ar_model(max_T=4)),
         _r6,
+        require_all=True,
+    )
+)
+
+
+_add(
+    Claim(
+        "R7",
+        "Var[group mean of phi(W_i) A_i g_i] <= max(M+,M-)^2 E||A g||^2 / n with n = G, "
+        "relative tol 1e-10 (sums of <= 1.2e5 terms); E over the marginal of one sample",
+        "softmax bandits of 2..3 arms (arbitrary or nearby pi), rewards in [-3, 3], one group of "
+        "G = n = 2..4 with A_i = (R_i - group mean)/(population std + 1e-6) (GRPO), g_i = "
+        "e_{y_i} - pi; deployed (k, lam); every G-tuple enumerated",
+        "B3's /n needs i.i.d. samples with a fixed advantage function. Group normalisation "
+        "couples the samples (A_i depends on the others' rewards): the covariances do not "
+        "vanish and the group mean's variance can exceed the i.i.d. bound; only G1's bound "
+        "without 1/n holds in general",
+        groups.strategy,
+        groups.r7,
+        groups.r7_details,
+    )
+)
+_add(
+    Claim(
+        "R8",
+        "-<E_mu[phi(W) A g], grad_theta E_pi[r]> <= float rounding (3 m eps of the summed "
+        "magnitudes, x64), A = r - E_pi[r] (the reward centred under pi, a fixed function of "
+        "the arm during the step), g = e_y - pi",
+        "softmax bandits of 2..5 arms, arbitrary or nearby (stale) pi, rewards in [-5, 5]; "
+        "deployed (k, lam) by the sign of A",
+        "VESPO re-weights arm y by phi(W_y)/W_y relative to the true gradient; with a baseline "
+        "two arms cannot turn the update (it stays a positive multiple of grad J), but with "
+        "three or more arms at large drift the re-weighting can make the expected update an "
+        "ascent direction no longer (ASC1)",
+        _r8_strategy,
+        _r8,
+        _r8_details,
+    )
+)
+_add(
+    Claim(
+        "R9",
+        "||grad J||^2 / 2 - <E_mu[phi(W) A G], grad J> <= float rounding: the expected update "
+        "keeps at least half its on-policy component along grad J (on-policy it is exactly "
+        "||grad J||^2); 'keeps its size and direction' read generously",
+        "V = 2 i.i.d. tokens, mu's logits in [-3, 3], pi = mu after N = 1..64 stale updates of "
+        "a logit drift <= 0.1 each, T = 1..4096, token rewards in [-2, 2], A = mean token reward "
+        "centred under pi; exact binomial enumeration over the count of token 1",
+        "phi <= M bounds each sample's weight, not the update: with a fixed per-token drift "
+        "E_mu[phi(W_T)] -> 0 as T or the staleness grows (M4, D1), and the expected update "
+        "shrinks with it (an implicit learning-rate decay); bounded weights do not make stale "
+        "samples harmless",
+        staleness.strategy,
+        staleness.r9,
+        staleness.r9_details,
     )
 )
 

@@ -68,8 +68,9 @@ def score(lhs: float, rhs: float) -> float:
     if math.isnan(lhs) or math.isnan(rhs):
         return 1.0
     if lhs == rhs:
-        # 0 <= 0 (e.g. a zero score vector) is trivially true and tells nothing: least interesting
-        return -1.0 if lhs == 0 else 0.0
+        # 0 <= 0 (e.g. a zero score vector; -inf <= -inf in log space) is trivially true and
+        # tells nothing: least interesting
+        return -1.0 if lhs == 0 or lhs == -math.inf else 0.0
     if math.isinf(lhs) or math.isinf(rhs):
         return 1.0 if lhs > rhs else -1.0
     den = abs(lhs) + abs(rhs)
@@ -95,6 +96,10 @@ class Claim:
     strategy: Callable  # () -> SearchStrategy of instance dicts
     evaluate: Callable  # (instance) -> list[Check]
     details: Callable | None = None  # (instance) -> dict of extra numbers for the printout
+    # True: a counterexample the search reports must violate every check at once (R2: a scale
+    # bias and a directional one; R6: both advantage forms). Replay still calls an instance
+    # violated when any check fails (each check is a part of the claim).
+    require_all: bool = False
 
     def __post_init__(self) -> None:
         from vespo_theory import claims
@@ -122,7 +127,16 @@ class Claim:
         return out
 
     def worst(self, instance: dict) -> Check:
-        return max(self.checks(instance), key=lambda c: c.score)
+        """The check to report: the most violated one, or, for a ``require_all`` claim whose
+        every check is violated, the least violated one (the instance's binding check)."""
+        return self.judge(self.checks(instance))[1]
+
+    def judge(self, checks: list[Check]) -> tuple[bool, Check]:
+        """(whether the search counts these checks as a counterexample, the check to report)."""
+        if self.require_all and all(c.violated for c in checks):
+            return True, min(checks, key=lambda c: c.score)
+        w = max(checks, key=lambda c: c.score)
+        return w.violated and not self.require_all, w
 
 
 @dataclass
@@ -181,7 +195,8 @@ def replay_command(claim_id: str, instance: dict) -> str:
 
 
 def _counterexample(claim: Claim, instance: dict) -> dict:
-    w = claim.worst(instance)
+    checks = claim.checks(instance)
+    w = claim.judge(checks)[1]
     out = {
         "instance": instance,
         "what": w.what,
@@ -190,6 +205,8 @@ def _counterexample(claim: Claim, instance: dict) -> dict:
         "gap": w.gap,
         "replay": replay_command(claim.id, instance),
     }
+    if claim.require_all:  # every part of the claim the instance breaks, not only the reported one
+        out["checks"] = [c.as_dict() for c in checks]
     if claim.details is not None:
         out["details"] = claim.details(instance)
     return out
@@ -221,16 +238,19 @@ def search(
         if progress is not None:
             progress(stats["n"])
         try:
-            w = claim.worst(instance)
+            checks = claim.checks(instance)
         except OutsideAssumptions:
             reject()  # not an instance the claim is about: discarded, not counted as held
+        found_one, w = claim.judge(checks)
         if stats["worst"] is None or w.score > stats["worst"].score:
             stats["worst"], stats["worst_instance"] = w, instance
-        if not math.isnan(w.score):
-            target(w.score, label="normalised gap")
-        if w.violated and stats["first"] is None:
+        # steer towards the largest gap; for a require_all claim, of its least violated check
+        steer = min(c.score for c in checks) if claim.require_all else w.score
+        if not math.isnan(steer):
+            target(steer, label="normalised gap")
+        if found_one and stats["first"] is None:
             stats["first"] = stats["n"]
-        return w.violated
+        return found_one
 
     phases = [Phase.generate, Phase.target] + ([Phase.shrink] if shrink else [])
     cfg = settings(
