@@ -74,9 +74,12 @@ _ENTRIES: list[ClaimSpec] = [
         "P2",
         "min_Q KL(Q||mu) - a E_Q[log W] s.t. E_Q[W] <= C, sum Q = 1 has the solution "
         "Q* ∝ mu W^a e^(-bW); on finite supports it has the same minimiser as the two-KL form "
-        "(1-a) KL(Q||mu) + a KL(Q||pi) (the objectives differ by a constant); the single-KL "
-        "form stays well defined on infinite supports",
-        "finite support for the equivalence, mu > 0, pi > 0, W = pi/mu, a real, b >= 0",
+        "(1-a) KL(Q||mu) + a KL(Q||pi) (with pi = mu W the two objectives are equal); on "
+        "infinite supports the single-KL form stays well defined, in (-inf, +inf], for a >= 0 "
+        "on the feasible set (E_Q[log W] <= log E_Q[W] <= log C by Jensen), where the two-KL "
+        "form can be inf - inf (a > 1)",
+        "finite support for the equivalence, mu > 0, pi > 0, W = pi/mu, a real, b >= 0; "
+        "a >= 0 for the infinite-support part",
         source="arXiv 2602.10693 Prop. B.1, Eqs. 11-16 and 38",
     ),
     ClaimSpec(
@@ -133,11 +136,13 @@ _ENTRIES: list[ClaimSpec] = [
     ),
     ClaimSpec(
         "P10",
-        "with a group-mean (or any constant) baseline b, E_mu[phi(W) (R - b) grad log pi] "
-        "equals E_mu[phi(W) R grad log pi] for every b only for phi = W (then E_mu[W grad log pi] "
-        "= 0); for phi != W the baseline adds the bias -b E_mu[phi(W) grad log pi]",
-        "finite support, mu > 0; b constant (or independent of the sample); phi any "
-        "reshaping",
+        "with a constant baseline b (or one independent of the sample, e.g. a leave-one-out "
+        "group mean), E_mu[phi(W) (R - b) grad log pi] equals E_mu[phi(W) R grad log pi] for "
+        "every b only for phi ∝ W (then E_mu[W grad log pi] = 0); for other phi the baseline "
+        "adds the bias -b E_mu[phi(W) grad log pi]; a group mean over G i.i.d. samples that "
+        "includes the sample gives (G-1)/G (E_mu[phi R grad log pi] - E_mu[R] E_mu[phi grad "
+        "log pi])",
+        "finite support, mu > 0; phi any reshaping",
         source="arXiv 2602.10693 §3.5",
     ),
     # ---------------------------------------------------------------- the variational problem
