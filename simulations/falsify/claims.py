@@ -781,12 +781,15 @@ def _k5(inst: dict) -> list[Check]:
     with np.errstate(divide="ignore"):
         lg2 = np.log(np.einsum("ij,ij->i", score, score))
     lmu = np.log(mu)
-    l_phi2 = float(logsumexp(lmu + 2 * lp + lg2))
+    # log phi can be ~ -1.8e308 (W far above 1): twice that is -inf, which is phi^2 = 0
+    with np.errstate(over="ignore"):
+        terms = lmu + 2 * lp + lg2
+    l_phi2 = float(logsumexp(terms))
     l_w2 = float(logsumexp(lmu + 2 * log_w + lg2))
-    fin = np.isfinite(lmu + 2 * lp + lg2)
+    fin = np.isfinite(terms)
     # log-sum-exp of n terms, each off by the pointwise rounding above: 16 eps (n + max|term|)
     # plus 2 max tol_pt (both sides); in log space
-    big = float(np.max(np.abs((lmu + 2 * lp + lg2)[fin]), initial=0.0))
+    big = float(np.max(np.abs(terms[fin]), initial=0.0))
     tol = 16 * EPS * (mu.size + big + abs(l_w2) if math.isfinite(l_w2) else 0.0) + 2 * float(
         np.max(tol_pt)
     )

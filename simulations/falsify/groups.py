@@ -26,7 +26,15 @@ import numpy as np
 from simulations.falsify import strategies as S
 from simulations.falsify.core import Check
 
-__all__ = ["GROUP_STD_EPS", "g1", "group_moments", "r7", "r7_details", "strategy"]
+__all__ = [
+    "GROUP_STD_EPS",
+    "g1",
+    "group_advantages",
+    "group_moments",
+    "r7",
+    "r7_details",
+    "strategy",
+]
 
 # GRPO's epsilon in the advantage's denominator (the value of the reference implementations).
 GROUP_STD_EPS = 1e-6
@@ -69,6 +77,11 @@ def _inputs(inst: dict):
     return mu, pi, log_w, reward, G, params
 
 
+def group_advantages(r: np.ndarray) -> np.ndarray:
+    """GRPO's advantages of every group, row-wise: (r - mean) / (population std + 1e-6)."""
+    return (r - r.mean(axis=1, keepdims=True)) / (r.std(axis=1, keepdims=True) + GROUP_STD_EPS)
+
+
 def group_moments(inst: dict) -> dict:
     """Exact moments of one group (every G-tuple enumerated).
 
@@ -82,8 +95,7 @@ def group_moments(inst: dict) -> dict:
     m = mu.size
     tup = np.array(list(itertools.product(range(m), repeat=G)), dtype=np.int64)  # [m^G, G]
     prob = np.prod(mu[tup], axis=1)
-    r = reward[tup]
-    adv = (r - r.mean(axis=1, keepdims=True)) / (r.std(axis=1, keepdims=True) + GROUP_STD_EPS)
+    adv = group_advantages(reward[tup])
     s = np.eye(m)[tup] - pi  # [m^G, G, m]: e_{y_i} - pi, the score of pi's logits
     ag = adv[..., None] * s
     phi = np.asarray(kernels.phi_signed(log_w[tup], adv, params), dtype=np.float64)

@@ -119,3 +119,36 @@ def test_k3_M_is_attained_and_never_exceeded(kl, lw):
     # rounds by <= 8 u (|k L| + lam (1 + W)) with k, lam <= 50, |L| <= log(50/0.01) = 8.5 and
     # lam W ~ k: <= 8 u * 600 = 5.3e-13 relative; 1e-12 is 2x that
     assert float(kernels.phi(np.array(lw), k, lam)) <= peak * (1 + 1e-12)
+
+
+@given(get_claim("K5").strategy())
+def test_k5_the_negative_kernel_never_outweighs_is(instance):
+    _holds("K5", instance)
+    # independent, in linear space where W is moderate (|L| <= 5, L = log W): phi_(3,2)(W) <= W.
+    # phi = exp(3 L + 2 (1 - e^L)) is off by 8 u (3|L| + 2 (1 + W)) relatively; the true gap
+    # 1 - phi/W ~ L^2 dwarfs that except for |L| < 1e-6, where it is 8 u * 4 = 7e-15: the slack
+    # 2e-13 is 28x that
+    for lw in instance["log_w"]:
+        if abs(lw) <= 5:
+            ph = float(kernels.phi(np.array(lw), 3.0, 2.0))
+            assert ph <= math.exp(lw) * (1 + 2e-13)
+
+
+@given(get_claim("G1").strategy())
+def test_g1_group_variance_without_the_one_over_n(instance):
+    _holds("G1", instance)
+
+
+@given(get_claim("U2").strategy())
+def test_u2_per_reward_weights_unbiased_for_any_model(instance):
+    _holds("U2", instance)
+
+
+@given(get_claim("U3").strategy())
+def test_u3_unclipped_ppo_unbiased_context_free(instance):
+    from simulations.falsify import OutsideAssumptions
+
+    try:
+        _holds("U3", instance)
+    except OutsideAssumptions:  # a token clipped: not an instance U3 is about
+        assume(False)
