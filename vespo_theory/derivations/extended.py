@@ -182,7 +182,8 @@ def _group_law(mu, pi, R, G, advantage="group", eps=1e-6, params=None):
 
     ``advantage="group"``: A_i = (R_i - mean_j R_j) / (population std_j R_j + eps) (GRPO);
     ``"fixed"``: A_i = R(y_i) - E_mu[R], a fixed function of the arm (samples independent).
-    Returns ``(Var X, max_i E||g_i||^2, max |A|)`` (Var = trace of the covariance).
+    Returns ``(Var X, max_i E||g_i||^2, max |A|, max_i E||e_{y_i} - pi||^2, max sum_i A_i^2)``
+    (Var = trace of the covariance; the fourth is the score without the advantage).
     """
     params = VespoParams() if params is None else params
     mu, pi, R = (np.asarray(v, dtype=np.float64) for v in (mu, pi, R))
@@ -204,7 +205,8 @@ def _group_law(mu, pi, R, G, advantage="group", eps=1e-6, params=None):
     ex = prob @ X
     var = float(prob @ np.sum(X**2, axis=1) - ex @ ex)
     eg2 = max(float(prob @ np.sum(g[:, i] ** 2, axis=1)) for i in range(G))
-    return var, eg2, float(np.max(np.abs(A)))
+    es2 = max(float(prob @ np.sum(score[:, i] ** 2, axis=1)) for i in range(G))
+    return var, eg2, float(np.max(np.abs(A))), es2, float(np.max(np.sum(A**2, axis=1)))
 
 
 # The hand instance of claim R7 (found by a search of this project): a 2-armed bandit, G = 2.
@@ -220,8 +222,10 @@ def check_g1(
 
     Exact: every G-tuple of a softmax bandit is enumerated. The no-1/n bound is derived, not
     assumed: Var X <= E||X||^2 <= (1/G) sum_i E||phi_i g_i||^2 (Jensen) <= M^2 max_i E||g_i||^2.
-    The premise ``advantage`` ("group", or the wrong "fixed": A a fixed function of the arm, the
-    i.i.d. case of B3) decides whether the gap exists.
+    With the bare score s_i = grad log pi(y_i) (the catalogue's g_i), sum_i A_i^2 <= G makes
+    ||X||^2 <= (M^2/G) sum_i ||s_i||^2 (Cauchy-Schwarz), so Var <= M^2 max_i E||s_i||^2 too;
+    both are checked. The premise ``advantage`` ("group", or the wrong "fixed": A a fixed
+    function of the arm, the i.i.d. case of B3) decides whether the gap exists.
     """
     M = _M_all()
     rng = np.random.default_rng(seed)
@@ -232,17 +236,23 @@ def check_g1(
         mu = rng.dirichlet(np.ones(K))
         pi = rng.dirichlet(np.ones(K))
         insts.append((mu, pi, rng.normal(0.0, 1.5, size=K), G, f"seeded {j}"))
-    worst_no_n, worst_a, rows = -np.inf, 0.0, []
+    worst_no_n, worst_a, rows, worst_s, worst_sg = -np.inf, 0.0, [], -np.inf, -np.inf
     for mu, pi, R, G, name in insts:
-        var, eg2, amax = _group_law(mu, pi, R, G, advantage)
+        var, eg2, amax, es2, sum_a2 = _group_law(mu, pi, R, G, advantage)
+        sum_a2 = sum_a2 / G - 1.0
         worst_no_n = max(worst_no_n, var / (M * M * eg2) - 1.0)
+        # with the bare score s_i = e_y - pi (the catalogue's g_i = grad log pi): sum_i A_i^2
+        # <= G (population std), so by Cauchy-Schwarz ||X||^2 <= (M^2/G) sum_i ||s_i||^2 and
+        # Var <= M^2 max_i E||s_i||^2 as well
+        worst_s = max(worst_s, var / (M * M * es2) - 1.0)
+        worst_sg = max(worst_sg, sum_a2)
         # |A_i| <= sqrt(G-1) for the population std (Samuelson); eps only shrinks |A|
         worst_a = max(worst_a, amax / math.sqrt(G - 1))
         rows.append((name, G, var / (M * M * eg2 / G)))
     hand_ratio = rows[0][2]
     best = max(rows, key=lambda r: r[2])
     # Exact sums of <= 81 float64 terms: rounding ~1e-15 relative; tolerance 1e-12.
-    no_n_ok = worst_no_n <= 1e-12
+    no_n_ok = worst_no_n <= 1e-12 and worst_s <= 1e-12 and worst_sg <= 1e-12
     a_ok = worst_a <= 1.0 + 1e-12
     gap = best[2] > 1.0
     n_exceed = sum(r[2] > 1.0 for r in rows)
@@ -255,7 +265,9 @@ def check_g1(
         no_n_ok and a_ok and gap,
         f"exact enumeration of all K^G group tuples of {len(rows)} instances: max Var / "
         f"(M^2 max_i E||g_i||^2) - 1 = {worst_no_n:.3e} (<= 0: the no-1/n bound holds: "
-        f"{no_n_ok}); max |A| / sqrt(G-1) = {worst_a:.6f} (<= 1: {a_ok}); Var / (M^2 E||g||^2 "
+        f"{no_n_ok}); with the bare score s = e_y - pi: max sum_i A_i^2 / G - 1 = "
+        f"{worst_sg:.3e}, max Var / (M^2 max_i E||s_i||^2) - 1 = {worst_s:.3e}; "
+        f"max |A| / sqrt(G-1) = {worst_a:.6f} (<= 1: {a_ok}); Var / (M^2 E||g||^2 "
         f"/ n) on the hand instance = {hand_ratio:.4f}; the i.i.d. bound is exceeded on "
         f"{n_exceed} of {len(rows)} instances, largest ratio {best[2]:.4f} ({best[0]}, "
         f"G = {best[1]}): gap exists: {gap}",
@@ -555,7 +567,8 @@ def check_m4(*, m: float = 0.5, p: float = 0.6, T_max: int = 8192) -> CheckRecor
     mean_lw = float(np.exp(lp) @ lw)
     # E[log W_T] = -T KL: a sum of 8193 terms of size <= T |log r|: rounding ~1e-12 relative
     mean_ok = abs(mean_lw + T_max * kl) <= 1e-9 * max(1.0, T_max * kl)
-    tail = math.exp(float(logsumexp(lp[lw > math.log(1e-3)]))) if np.any(lw > -6.9) else 0.0
+    above = lw > math.log(1e-3)
+    tail = math.exp(float(logsumexp(lp[above]))) if np.any(above) else 0.0
     ok &= mean_ok
     return _record(
         "M4",
