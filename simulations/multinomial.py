@@ -60,6 +60,8 @@ __all__ = [
     "count_function_rules",
     "multinomial_bytes",
     "multinomial_results",
+    "log_expectation",
+    "log_multinomial",
     "MAX_ROW_ENTRIES",
 ]
 
@@ -108,45 +110,94 @@ def fits_multinomial(V: int, T: int, max_count_vectors: int = DEFAULT_MAX_COUNT_
 # --------------------------------------------------------------------------- count vectors
 
 
-def _all_compositions(T: int, V: int) -> np.ndarray:
-    """Every composition of T into V >= 1 parts, lexicographic, [C(T+V-1, V-1), V] int64."""
-    if V == 1:
-        return np.array([[T]], dtype=np.int64)
-    rows = np.arange(T + 1, dtype=np.int64)[:, None]  # the first part, 0..T
-    for _ in range(V - 2):  # append parts one at a time: each row of sum s gets 0..T-s
-        reps = T - rows.sum(axis=1) + 1
-        starts = np.cumsum(reps) - reps
-        col = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(starts, reps)
-        rows = np.hstack([np.repeat(rows, reps, axis=0), col[:, None]])
-    return np.hstack([rows, (T - rows.sum(axis=1))[:, None]])
+class _Acc:
+    """Running log-sum-exp."""
+
+    def __init__(self):
+        self.v = -math.inf
+
+    def add(self, x: np.ndarray) -> None:
+        if x.size:
+            self.v = float(np.logaddexp(self.v, logsumexp(x)))
 
 
-def _blocks(T: int, V: int, rows: int) -> Iterator[np.ndarray]:
-    if V == 2:
-        for lo in range(0, T + 1, rows):
-            c0 = np.arange(lo, min(T + 1, lo + rows), dtype=np.int64)
-            yield np.stack([c0, T - c0], axis=1)
-    elif V == 1 or n_count_vectors(V, T) <= rows:
-        yield _all_compositions(T, V)
-    else:
-        for c0 in range(T + 1):
-            for blk in _blocks(T - c0, V - 1, rows):
-                yield np.hstack([np.full((blk.shape[0], 1), c0, dtype=np.int64), blk])
+def _extend(rows: np.ndarray, T: int) -> np.ndarray:
+    """Every one-part extension of partial count vectors ``rows`` [n, k] (sums <= T): each row
+    of sum s is followed by 0..T-s, in order, [sum_rows (T - s + 1), k + 1]."""
+    reps = T - rows.sum(axis=1) + 1
+    starts = np.cumsum(reps) - reps
+    col = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(starts, reps)
+    return np.hstack([np.repeat(rows, reps, axis=0), col[:, None]])
+
+
+def _complete(rows: np.ndarray, T: int, V: int) -> np.ndarray:
+    """All count vectors that start with the partial rows [n, k], k < V, lexicographic.
+
+    Level by level only the new part and a pointer to its parent row are made (O(n) per
+    level, not a copy of the whole [n, k] prefix), then the columns are read back along the
+    pointers: O(n V) in all."""
+    k0 = rows.shape[1]
+    s = rows.sum(axis=1)
+    levels = []
+    for _ in range(k0, V - 1):
+        reps = T - s + 1
+        parent = np.repeat(np.arange(s.size, dtype=np.int64), reps)
+        col = np.arange(parent.size, dtype=np.int64) - (np.cumsum(reps) - reps)[parent]
+        s = s[parent] + col
+        levels.append((col, parent))
+    out = np.empty((s.size, V), dtype=np.int64)
+    out[:, V - 1] = T - s
+    idx = np.arange(s.size, dtype=np.int64)
+    for k in range(V - 2, k0 - 1, -1):
+        col, parent = levels[k - k0]
+        out[:, k] = col[idx]
+        idx = parent[idx]
+    out[:, :k0] = rows[idx]
+    return out
+
+
+def _completions(rows: np.ndarray, T: int, V: int) -> np.ndarray:
+    """How many count vectors start with each partial row: C(T - s + V - k - 1, V - k - 1)
+    (float64: used only to cut the rows into groups)."""
+    left = V - rows.shape[1]
+    r = (T - rows.sum(axis=1)).astype(np.float64)
+    return np.exp(gammaln(r + left) - gammaln(r + 1) - gammaln(left))
+
+
+def _blocks(rows: np.ndarray, T: int, V: int, size: int) -> Iterator[np.ndarray]:
+    """The completions of the partial rows in order, in blocks of < 2 ``size`` vectors: rows
+    are grouped so that each group completes to about ``size`` vectors; a row that alone
+    completes to more is extended by one part and its extensions grouped in turn."""
+    if rows.shape[1] == V - 1:
+        yield _complete(rows, T, V)
+        return
+    n_comp = _completions(rows, T, V)
+    before = np.cumsum(n_comp) - n_comp
+    group = np.floor(before / size).astype(np.int64)
+    big = n_comp > size
+    # group boundaries: where the group id changes, and around every oversized row
+    cut = np.flatnonzero((np.diff(group) != 0) | big[1:] | big[:-1]) + 1
+    for part in np.split(np.arange(rows.shape[0]), cut):
+        sub = rows[part]
+        if big[part[0]]:
+            yield from _blocks(_extend(sub, T), T, V, size)
+        else:
+            yield _complete(sub, T, V)
 
 
 def count_vector_chunks(T: int, V: int, rows: int) -> Iterator[np.ndarray]:
     """All count vectors c (c_v >= 0, sum c = T) in lexicographic order, as [n, V] int64 chunks
-    of at most ``max(rows, T + 1)`` rows (small blocks are merged up to ``rows``)."""
-    buf: list[np.ndarray] = []
-    size = 0
-    for blk in _blocks(T, V, rows):
-        if size and size + blk.shape[0] > rows:
-            yield np.concatenate(buf) if len(buf) > 1 else buf[0]
-            buf, size = [], 0
-        buf.append(blk)
-        size += blk.shape[0]
-    if buf:
-        yield np.concatenate(buf) if len(buf) > 1 else buf[0]
+    of fewer than ``2 rows + T`` vectors each; nothing of the size of the whole set is made."""
+    if V == 1:
+        yield np.array([[T]], dtype=np.int64)
+        return
+    first = np.arange(T + 1, dtype=np.int64)[:, None]
+    if V == 2:
+        for lo in range(0, T + 1, max(rows, 1)):
+            c0 = first[lo : lo + rows, 0]
+            yield np.stack([c0, T - c0], axis=1)
+        return
+    yield from _blocks(first, T, V, max(rows, 1))
 
 
 def log_multinomial(counts: np.ndarray, log_b: np.ndarray) -> np.ndarray:
@@ -157,6 +208,35 @@ def log_multinomial(counts: np.ndarray, log_b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         tok = np.where(counts > 0, cf * log_b[None, :], 0.0).sum(axis=1)
     return gammaln(T + 1.0) - gammaln(cf + 1.0).sum(axis=1) + tok
+
+
+def log_expectation(
+    log_b: np.ndarray,
+    log_pi: np.ndarray,
+    T: int,
+    log_f,
+    max_count_vectors: int = DEFAULT_MAX_COUNT_VECTORS,
+) -> float:
+    """log E_b[f(log W)] for a non-negative f given in log space (``log_f(log_w)`` -> log f,
+    -inf for 0), by the count-vector sum: a log-sum-exp of ``log P(c) + log_f(c . l)``.
+
+    ``log_f = lambda x: a * x`` gives log E[W^a] (closed form T log sum_v b_v (pi_v/b_v)^a);
+    ``kernels.log_phi`` gives log E[phi(W)]. Same error statement as the module's sums.
+    """
+    log_b = np.asarray(log_b, dtype=np.float64).ravel()
+    l = np.asarray(log_pi, dtype=np.float64).ravel() - log_b
+    V = log_b.size
+    if not fits_multinomial(V, T, max_count_vectors):
+        raise ValueError(
+            f"C(T + V - 1, V - 1) = {count_vectors_text(V, T)} count vectors (V = {V}, T = {T}) "
+            f"> max_count_vectors = {format_count(max_count_vectors)}; lower T"
+        )
+    acc_p, acc_f = _Acc(), _Acc()
+    for counts in count_vector_chunks(T, V, _chunk_rows(V, T, False)):
+        lp = log_multinomial(counts, log_b)
+        acc_p.add(lp)
+        acc_f.add(lp + np.asarray(log_f(counts.astype(np.float64) @ l), dtype=np.float64))
+    return acc_f.v - acc_p.v
 
 
 # --------------------------------------------------------------------------- token rules
@@ -238,27 +318,20 @@ def _chunk_rows(V: int, T: int, token_rules: bool) -> int:
 
 
 def multinomial_bytes(V: int, T: int, token_rules: bool) -> int:
-    """Peak bytes of :func:`multinomial_results`: per chunk row, ~20 [V] float64 arrays (counts,
-    their floats, log-gamma, log-terms, scaled terms, the score and its square, kappa and its
-    mask/sign temporaries) and ~30 scalars; with token rules also the representative row, T
-    entries of ~150 bytes (tokens int64, ratios float64, mask, the coefficient and the rule's
-    own temporaries: 88 bytes per entry, see ``simulations.estimators.RULE_BYTES_PER_ENTRY``,
-    plus the flattened copies of the block check). Plus the k-hat draws and 4 MiB of fixed
-    overhead. Checked against tracemalloc's peak in tests/test_exact_multinomial.py."""
+    """Peak bytes of :func:`multinomial_results`. A chunk holds fewer than ``2 rows + T + 1``
+    count vectors (:func:`count_vector_chunks`; never more than all of them). Per vector: ~4
+    [V] arrays of 8 bytes (the counts, their floats, log-gamma and the score; the generator's
+    column and parent pointers) and ~32 scalars (log P, log W, A, the rule's coefficient and
+    its log, the weighted terms); with token rules also the representative sequence, T entries
+    of ~48 bytes (tokens int64, ratios float64, mask, the coefficient, the rule's temporaries
+    freed one by one, the flattened block check). Plus the k-hat draws (N_KHAT doubles per rule
+    and for log W, at most 40 rules) and 4 MiB of fixed overhead. tracemalloc saw 250 bytes per
+    vector at V = 3 (seq rules), 16 bytes per token entry (GMPO, T = 600); checked in
+    tests/test_exact_multinomial.py."""
     rows = _chunk_rows(V, T, token_rules)
-    per_row = 8 * 20 * V + 8 * 30 + (150 * T if token_rules else 0)
-    return rows * per_row + 40 * N_KHAT + (1 << 22)
-
-
-class _Acc:
-    """Running log-sum-exp."""
-
-    def __init__(self):
-        self.v = -math.inf
-
-    def add(self, x: np.ndarray) -> None:
-        if x.size:
-            self.v = float(np.logaddexp(self.v, logsumexp(x)))
+    per_chunk = min(n_count_vectors(V, T), 2 * rows + T + 1)
+    per_row = 8 * (4 * V + 32) + (48 * T if token_rules else 0)
+    return per_chunk * per_row + 8 * 41 * N_KHAT + (1 << 22)
 
 
 def multinomial_results(
@@ -379,9 +452,13 @@ def multinomial_results(
             la = np.log(np.abs(A))
         sa = np.sign(A)
         if has_adv:
-            g = cf - T * pi[None, :]
+            g = cf - T * pi[None, :]  # the score of pi's logits, sum_t (e_{y_t} - pi)
+            g2 = np.einsum("ij,ij->i", g, g)
             with np.errstate(over="ignore", invalid="ignore"):
-                e_g2 += float(np.exp(lp + 2 * la) @ np.einsum("ij,ij->i", g, g))
+                e_g2 += float(np.exp(lp + 2 * la) @ g2)
+        if token_rules:
+            with np.errstate(divide="ignore"):
+                log_cf = np.log(cf)
         # k-hat draws that fall into this chunk (inverse CDF of the running mass)
         cs = cum + np.cumsum(np.exp(lp))
         take = nxt + int(np.searchsorted(u_draws[nxt:], cs[-1], side="left"))
@@ -393,32 +470,32 @@ def multinomial_results(
             s = st[rule.name]
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 if rule.seq_only:
+                    # one coefficient per sequence: e = A kappa g, cbar = kappa (O(n) work)
                     cbar = np.asarray(rule.seq_coefficient(lw, sgn_adv, T), dtype=np.float64)
                     log_cbar = np.asarray(_log_cbar(rule, cbar, lw, sgn_adv), dtype=np.float64)
-                    sk = np.sign(cbar)[:, None] * (counts > 0)
-                    logk = np.broadcast_to(log_cbar[:, None], counts.shape)
+                    sc = np.sign(cbar)
+                    if has_adv:
+                        s["mean"] += (sa * sc * np.exp(lp + la + log_cbar)) @ g
+                        s["e2"] += float(np.exp(lp + 2 * (la + log_cbar)) @ g2)
                 else:
                     kappa = token_coefficients(rule, counts, l, pos)
-                    sk = np.sign(kappa)
-                    logk = np.log(np.abs(kappa))
-                # log |c_v kappa_v|, the row's largest factored out: ut = sign * c kappa e^-m
-                lu = np.where(counts > 0, np.log(cf) + logk, -np.inf)
-                m = lu.max(axis=1)
-                m = np.where(np.isfinite(m), m, 0.0)
-                ut = sk * np.exp(lu - m[:, None])
-                stot = ut.sum(axis=1)
-                if not rule.seq_only:
+                    # log |c_v kappa_v|, the row's largest factored out: ut = sign c kappa e^-m
+                    lu = np.where(counts > 0, log_cf + np.log(np.abs(kappa)), -np.inf)
+                    m = lu.max(axis=1)
+                    m = np.where(np.isfinite(m), m, 0.0)
+                    ut = np.sign(kappa) * np.exp(lu - m[:, None])
+                    stot = ut.sum(axis=1)
                     log_cbar = m + np.log(np.abs(stot)) - math.log(T)
-                sc = np.sign(stot)
+                    sc = np.sign(stot)
+                    if has_adv:
+                        d = ut - pi[None, :] * stot[:, None]
+                        s["mean"] += (sa * np.exp(lp + la + m)) @ d
+                        s["e2"] += float(np.exp(lp + 2 * (la + m)) @ np.einsum("ij,ij->i", d, d))
                 s["E_phi"] += float(np.sum(sc * np.exp(lp + log_cbar)))
                 s["E_phi2"] += float(np.sum(np.exp(lp + 2 * log_cbar)))
                 s["a1"].add(lp + log_cbar)
                 s["a2"].add(lp + 2 * log_cbar)
                 s["max_lc"] = max(s["max_lc"], float(np.max(np.where(sc > 0, log_cbar, -np.inf))))
-                if has_adv:
-                    d = ut - pi[None, :] * stot[:, None]
-                    s["mean"] += (sa * np.exp(lp + la + m)) @ d
-                    s["e2"] += float(np.exp(lp + 2 * (la + m)) @ np.einsum("ij,ij->i", d, d))
             draw_lc[rule.name].append(log_cbar[idx])
             tail[rule.name] = float(log_cbar[-1])
         tail["log W"] = float(lw[-1])

@@ -114,7 +114,14 @@ def test_ar_json_enumeration_lattice_mc(capsys):
             "--json",
         ],
     )
-    assert out[0]["method"] == "lattice" and out[0]["cosine"] is None
+    # context-free, fixed length: the exact multinomial sum (501 count vectors) is chosen
+    assert out[0]["method"] == "multinomial" and out[0]["cosine"] is None and out[0]["exact"]
+    # with the count-vector limit below 501, --exact takes the lattice (two token log-ratios
+    # always lie on a lattice: exact)
+    argv = ["simulate", "ar", "--mu", "0.5,0.5", "--pi", "0.4,0.6", "--T", "500"]
+    argv += ["--adv-constant", "1", "--exact", "--rule", "vespo", "--max-count-vectors", "100"]
+    out = _json(capsys, [*argv, "--json"])
+    assert out[0]["method"] == "lattice" and out[0]["exact"] and out[0]["cosine"] is None
     out = _json(
         capsys,
         [
@@ -137,13 +144,17 @@ def test_ar_json_enumeration_lattice_mc(capsys):
             "--json",
         ],
     )
-    assert out[0]["method"] == "mc" and set(out[0]["se"]) >= {"E_phi", "var_trace"}
+    assert out[0]["method"] == "monte-carlo" and set(out[0]["se"]) >= {"E_phi", "var_trace"}
 
 
 def test_ar_table(capsys):
-    assert main(["simulate", "ar", "--V", "3", "--T", "3", "--rule", "vespo"]) == 0
+    argv = ["simulate", "ar", "--V", "3", "--T", "3", "--rule", "vespo"]
+    assert main([*argv, "--policy", "markov"]) == 0
     text = capsys.readouterr().out
-    assert "method: enumeration" in text and "E[W] = 1" in text
+    assert "method: enumeration (exact)" in text and "E[W] = 1" in text
+    assert main(argv) == 0  # context-free: the multinomial sum over C(5, 2) = 10 count vectors
+    text = capsys.readouterr().out
+    assert "method: multinomial (exact) (10 count vectors)" in text and "E[W] = 1" in text
 
 
 @pytest.mark.parametrize(
@@ -152,7 +163,10 @@ def test_ar_table(capsys):
         (["simulate", "ar", "--staleness", "-1"], "staleness must be an integer >= 0"),
         (["simulate", "ar", "--mu", "0.5,0.4", "--pi", "0.5,0.5"], "mu must sum to 1"),
         (["simulate", "ar", "--mu", "0,1", "--pi", "0.5,0.5"], "mu = 0 where pi > 0"),
-        (["simulate", "ar", "--V", "8", "--T", "12", "--exact"], "no exact method applies"),
+        (
+            ["simulate", "ar", "--V", "8", "--T", "12", "--policy", "markov", "--exact"],
+            "no exact method applies",
+        ),
         (["simulate", "ar", "--mu", "0.5,0.5"], "--mu and --pi must be given together"),
         (
             ["simulate", "bandit", "--mu", "0.5,0.5", "--pi", "0.2,0.2", "--reward", "1,0"],
