@@ -216,11 +216,13 @@ _ENTRIES: list[ClaimSpec] = [
     ),
     ClaimSpec(
         "G1",
-        "with group-normalised advantages the samples of a group are dependent: "
-        "Var of the batch mean of phi(W_i) A_i g_i <= M^2 max_i E||g_i||^2 (no 1/n in general); "
-        "the exact group covariance (by enumeration) can exceed the i.i.d. bound M^2 E||g||^2/n",
-        "one group of G samples from mu, A_i = (R_i - mean_j R_j)/(std_j R_j + eps); g_i = "
-        "grad log pi(y_i) with |A_i| <= sqrt(G-1) (population std); deployed (k, lam)",
+        "with group-normalised advantages the samples of a group are dependent: Var of the "
+        "batch mean of phi(W_i) g_i, g_i = A_i grad log pi(y_i), is <= M^2 max_i E||g_i||^2, "
+        "and <= M^2 max_i E||grad log pi(y_i)||^2 since sum_i A_i^2 <= G (no 1/n in general); "
+        "the exact group covariance (by enumeration) can exceed the i.i.d. bound "
+        "M^2 E||g||^2/n",
+        "one group of G samples from mu, A_i = (R_i - mean_j R_j)/(std_j R_j + eps) with the "
+        "population std, so |A_i| <= sqrt(G-1) and sum_i A_i^2 <= G; deployed (k, lam)",
     ),
     ClaimSpec(
         "BIAS1",
@@ -251,7 +253,7 @@ _ENTRIES: list[ClaimSpec] = [
         "tends to 0 with E_mu[phi] (measured, not assumed)",
         "autoregressive mu, pi of any length T (fixed or random) and any token dependence; "
         "supp pi ⊆ supp mu; deployed (k, lam) by the sign of A; the non-monotonicity is measured "
-        "on context-free pairs with a fixed per-token drift",
+        "on i.i.d. tokens (V = 2, one logit parameter) with a fixed per-token drift",
     ),
     ClaimSpec(
         "L2",
@@ -330,8 +332,10 @@ _ENTRIES: list[ClaimSpec] = [
         "ASC1",
         "E_mu[phi(W) A grad log pi] is an ascent direction of J(pi) = E_pi[A] iff "
         "<E_mu[phi A grad log pi], grad J> > 0; it holds near on-policy (W near 1) and fails at "
-        "large drift (a 5-arm softmax bandit with cosine -0.59 exists)",
-        "softmax policy on a finite action set, fixed advantage function A; deployed (k, lam)",
+        "large drift (5-arm softmax bandits with cosine below -0.95 at KL(mu||pi) <= 0.5, and "
+        "near -1 at larger drift, exist)",
+        "softmax policy on a finite action set, fixed advantage function A (here "
+        "A = R - E_mu[R]); deployed (k, lam)",
     ),
     # ---------------------------------------------------------------- relaxed (false) beliefs
     ClaimSpec(
