@@ -38,6 +38,9 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp
 
 __all__ = [
+    "chernoff_information",
+    "log_d1_bound",
+    "log_path_normaliser",
     "log_q_star",
     "path",
     "q_star",
@@ -166,3 +169,68 @@ def q_star(mu, pi, a: float, C: float) -> tuple[np.ndarray, float]:
     """
     b = solve_b(mu, pi, a, C)
     return _renormalised(np.exp(log_q_star(mu, pi, a, b))), b
+
+
+# ------------------------------------------------------------------- the path's normaliser
+def log_path_normaliser(mu, pi, s) -> np.ndarray:
+    """log Z(s) = log sum_v mu_v^(1-s) pi_v^s = log E_mu[r^s] (r = pi/mu), for each s.
+
+    The normaliser of the geometric path Q_s (:func:`path`), and the log moment generating
+    function of log r under mu: convex in s, 0 at s = 0 and s = 1 (both laws sum to 1), <= 0 in
+    between. For i.i.d. tokens E_mu[W_T^s] = Z(s)^T (claims M1, M2 at s = 1, 2).
+    """
+    log_mu, _, log_w = validate_pair(mu, pi)
+    s_arr = np.atleast_1d(np.asarray(s, dtype=np.float64))
+    if s_arr.ndim != 1 or not np.all(np.isfinite(s_arr)):
+        raise ValueError(f"s: must be a finite number or 1-D list of numbers, got {s!r}")
+    return logsumexp(log_mu[None, :] + s_arr[:, None] * log_w[None, :], axis=1)
+
+
+def chernoff_information(mu, pi) -> tuple[float, float]:
+    """(C, s*): the Chernoff information C = -min_{s in [0, 1]} log E_mu[r^s] and its minimiser.
+
+    Claim D1 (arXiv 2602.10693 context: the kernel's E_mu[phi(W_T)] for i.i.d. tokens decays
+    like e^(-C T) when k > s*). log Z(s) is convex, so the bounded Brent search on [0, 1]
+    (``xatol`` 1e-12) finds the minimum; C >= 0, and C = 0 iff mu = pi.
+    """
+    from scipy.optimize import minimize_scalar
+
+    validate_pair(mu, pi)
+    res = minimize_scalar(
+        lambda s: float(log_path_normaliser(mu, pi, s)[0]),
+        bounds=(0.0, 1.0),
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
+    s_star = float(res.x)
+    return max(0.0, -float(log_path_normaliser(mu, pi, s_star)[0])), s_star
+
+
+def log_d1_bound(mu, pi, k: float, lam: float, T: int) -> tuple[float, float]:
+    """(log B, s): the finite-T bound of claim D1, E_mu[phi(W_T)] <= B for i.i.d. tokens.
+
+    phi(W) = W^k e^(lam(1-W)) <= C_s W^s for 0 <= s <= k, C_s = sup_W phi/W^s =
+    ((k-s)/lam)^(k-s) e^(lam-k+s) (C_0 = M of claim K3, C_1 = K of P4); with E_mu[W_T^s] = Z(s)^T,
+    B = inf_s C_s Z(s)^T. The objective (k-s) log((k-s)/lam) + lam - k + s + T log Z(s) is
+    convex in s, minimised by bounded Brent on [0, k] (``xatol`` 1e-12; at s = k the first term
+    is its limit 0).
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import xlogy
+
+    validate_pair(mu, pi)
+    k, lam = _real(k, "k"), _real(lam, "lam")
+    if k <= 0 or lam <= 0:
+        raise ValueError(f"k, lam: must be > 0, got k = {k!r}, lam = {lam!r}")
+    if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
+        raise ValueError(f"T: must be an integer >= 1, got {T!r}")
+
+    def objective(s: float) -> float:
+        d = max(k - s, 0.0)
+        log_cs = float(xlogy(d, d / lam)) + lam - d
+        return log_cs + int(T) * float(log_path_normaliser(mu, pi, s)[0])
+
+    res = minimize_scalar(objective, bounds=(0.0, k), method="bounded", options={"xatol": 1e-12})
+    # the bounded search never evaluates the end points; s = 0 (B = M) can be the best
+    best_s = min((float(res.x), 0.0, k), key=objective)
+    return objective(best_s), best_s
