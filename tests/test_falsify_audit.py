@@ -330,3 +330,26 @@ def test_bad_new_instances_are_one_line_errors(claim_id, instance, words, capsys
     rc = vespo_main(["falsify", "--replay", json.dumps({"claim": claim_id, **instance})])
     err = capsys.readouterr().err
     assert rc == 2 and words in err and err.strip().count("\n") == 0, err
+
+
+def _doc_replay_lines() -> list[str]:
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "falsify.md"
+    return [
+        ln.strip()
+        for ln in doc.read_text().splitlines()
+        if ln.startswith("    ") and ln.strip().startswith("vespo falsify --replay '{")
+    ]  # (the usage line's placeholder '<json instance ...>' is not an instance)
+
+
+def test_docs_replay_commands_reproduce_their_violations(capsys):
+    """Every replay command docs/falsify.md shows runs and exhibits a violation of a relaxed
+    claim (the doc's numbers come from these instances)."""
+    lines = _doc_replay_lines()
+    assert len(lines) >= 5
+    for line in lines:
+        capsys.readouterr()
+        assert vespo_main(shlex.split(line)[1:] + ["--json"]) == 0, line
+        out = json.loads(capsys.readouterr().out)
+        assert out["kind"] == "relaxed" and out["status"] == "violated", line

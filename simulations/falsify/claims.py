@@ -1,18 +1,23 @@
 r"""The catalogued claims (vespo_theory.claims) as searchable inequalities ``lhs <= rhs``,
 evaluated exactly.
 
-Stated claims (must hold): B1, B2, B3, K3, K4, L1b, L2, M1, M2, and U1, U2 (unbiasedness of
-sequence IS and per-decision IS). Relaxed claims (false beliefs; the search must
-break them): R1-R5, and R6 (per-decision IS with a sequence-level advantage, found
-here). Every evaluator is exact:
+Stated claims (must hold): B1, B2, B3, K3, K4, K5, G1, L1b, L2, M1, M2, and U1, U2, U3
+(unbiasedness of sequence IS, of per-decision IS with per-reward weights, of unclipped PPO on
+context-free fixed-length models). Relaxed claims (false beliefs; the search must break them):
+R1-R9 (R6, per-decision IS with rho_{1:t} on a sequence-level advantage or a reward-to-go, was
+found here). Every evaluator is exact:
 
-* finite supports (B1, B2, B3, K3, K4, L2, R2, R3): sums over the support in NumPy float64 (and
-  for B3's batch mean, over every n-tuple of the support);
-* autoregressive models (L1b, M1, M2, U1, U2, R1, R4, R6):
-  :func:`simulations.tabular.enumerate_sequences` (every sequence with its exact probability)
-  and :func:`simulations.estimators.score_moments`;
+* finite supports (B1, B2, B3, K3, K4, K5, L2, R2, R3, R8): sums over the support in NumPy
+  float64 (and for B3's batch mean, over every n-tuple of the support);
+* one GRPO group (G1, R7): every G-tuple of a bandit enumerated
+  (:mod:`simulations.falsify.groups`);
+* autoregressive models (L1b, M1, M2, U1, U2, U3, R1, R4, R6):
+  :func:`simulations.tabular.enumerate_sequences` (every sequence with its exact probability),
+  :func:`simulations.estimators.score_moments` and, for per-reward weights and rewards-to-go,
+  :mod:`simulations.falsify.pdis`;
 * long context-free sequences (R5): :func:`simulations.lattice.lattice_results` on an exact
-  lattice, with its stated error bound subtracted so that a violation is a fact.
+  lattice, with its stated error bound subtracted so that a violation is a fact; (R9) binomial
+  enumeration of i.i.d. binary tokens (:mod:`simulations.falsify.staleness`).
 
 Each claim's statement and kind are the catalogue's (:mod:`vespo_theory.claims`, the one copy
 of the text, shared with ``vespo derive``); a :class:`~simulations.falsify.core.Claim` here adds

@@ -8,6 +8,10 @@ same numbers. While it searches, ``hypothesis.target`` steers towards the larges
 ``(lhs - rhs) / (|lhs| + |rhs|)``, and every evaluated instance is scored so that the worst one
 is reported when the claim holds. A violation is shrunk to a minimal instance, printed with a
 one-line command that replays it (:func:`replay`).
+
+A claim with several parts returns one check per part; an instance is violated when any part
+fails. A ``require_all`` claim (R2, R6) is searched for instances that break every part at once,
+so that its reported counterexample shows all of them (its ``checks`` are listed with it).
 """
 
 from __future__ import annotations
