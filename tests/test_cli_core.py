@@ -14,12 +14,13 @@ from vespo_theory import cli
 from vespo_theory.bounds import kernel_bound, phi_max, variance_factor
 
 EPS64 = 2.0**-52  # float64 machine epsilon; u = EPS64 / 2
+KERNEL_KEYS = ["k", "lam", "argmax", "M", "M2", "log_M", "argmax_K", "K", "log_K", "K_finite"]
 
 
 def test_bound_json_keys_and_values(capsys):
     assert cli.main(["bound", "--k", "2", "--lam", "3", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert list(d) == ["k", "lam", "argmax", "M", "M2", "log_M"]
+    assert list(d) == KERNEL_KEYS
     assert d == kernel_bound(2, 3).as_dict()  # the CLI prints the library's record unchanged
     # and that record against hand values: argmax = k/lam = 2/3, M = (2/3)^2 e^(3-2) = 4e/9,
     # M2 = 16 e^2 / 81. log M = 2 log(2/3) + 1 rounds by ~3 u (2 |log(2/3)| + 1) ~ 6 u, exp adds
@@ -28,6 +29,11 @@ def test_bound_json_keys_and_values(capsys):
     assert (d["k"], d["lam"], d["argmax"]) == (2.0, 3.0, 2 / 3)
     assert d["M"] == pytest.approx(4 * math.e / 9, rel=8 * EPS64)
     assert d["M2"] == pytest.approx(16 * math.e**2 / 81, rel=16 * EPS64)
+    # P4 (arXiv 2602.10693 Eqs. 18-19): argmax_K = (k-1)/lam = 1/3, K = (1/3) e^2, log K =
+    # 2 - log 3; log K rounds by ~4 u, exp adds 1 u, the reference e^2 / 3 2 u: 8 eps
+    assert (d["argmax_K"], d["K_finite"]) == (1 / 3, True)
+    assert d["K"] == pytest.approx(math.e**2 / 3, rel=8 * EPS64)
+    assert d["log_K"] == pytest.approx(2 - math.log(3), abs=4 * EPS64)
 
 
 def test_bound_table_single(capsys):
@@ -44,9 +50,96 @@ def test_bound_defaults_both_sign_classes(capsys):
     assert f"{variance_factor():.6g}" in out
     assert cli.main(["bound", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert list(d["pos"]) == ["k", "lam", "argmax", "M", "M2", "log_M"]
+    assert list(d["pos"]) == list(d["neg"]) == KERNEL_KEYS
+    assert "lognormal" not in d  # only with --log-normal
     assert (d["pos"]["k"], d["pos"]["lam"], d["neg"]["k"], d["neg"]["lam"]) == (2, 3, 3, 2)
     assert d["variance_factor"] == variance_factor()
+    # K(2,3) = e^2/3, K(3,2) = 1 exactly (log K = 2 log 1 + 2 - 3 + 1 = 0)
+    assert d["neg"]["K"] == 1.0 and d["neg"]["argmax_K"] == 1.0
+    assert d["pos"]["K"] == pytest.approx(math.e**2 / 3, rel=8 * EPS64)
+
+
+def test_bound_prints_B2_P4_and_B3_lines(capsys):
+    assert cli.main(["bound"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["class", "k", "lam", "argmax", "M", "M2", "argmax_K", "K"]
+    # the K column: (2,3) -> e^2/3 = 2.46302 at (k-1)/lam = 1/3; (3,2) -> 1 at W = 1
+    assert lines[2].split()[-2:] == ["0.333333", "2.46302"]
+    assert lines[3].split()[-2:] == ["1", "1"]
+    assert (
+        "B2: E_mu[phi^2] <= M E_mu[phi] <= M^2   (A >= 0: M^2 = 1.45957; A < 0: M^2 = 1.54155)"
+        in out
+    )
+    assert (
+        "P4: E_mu[phi^2] <= K E_mu[phi W] = Z K E_Q[W]   (A >= 0: K = 2.46302; A < 0: K = 1)" in out
+    )
+    assert "<= Z K C if Q = mu phi / Z (Z = E_mu[phi]) has E_Q[W] <= C" in out
+    assert "B3: Var[phi(W) g] <= 1.54155 * E||g||^2 per sample" in out
+    assert cli.main(["bound", "--k", "2", "--lam", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "(M^2 = 1.45957)" in out and "(K = 2.46302)" in out  # one kernel: no class labels
+
+
+def test_bound_k_below_one_says_K_is_infinite(capsys):
+    assert cli.main(["bound", "--k", "0.5", "--lam", "1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    # K = log K = inf (JSON null, like an overflowing M), not attained, and flagged as infinite
+    assert (d["K"], d["log_K"], d["argmax_K"], d["K_finite"]) == (None, None, None, False)
+    assert d["M"] == pytest.approx(phi_max(0.5, 1), rel=0)  # B2 is unaffected
+    assert cli.main(["bound", "--k", "0.5", "--lam", "1"]) == 0
+    out = capsys.readouterr().out
+    p4 = [line for line in out.splitlines() if "P4" in line]
+    assert p4 == [
+        "P4: K = sup phi(W)/W is infinite for k = 0.5 < 1 (phi/W -> inf as W -> 0+): "
+        "P4 gives no bound"
+    ]
+    assert "B2: E_mu[phi^2] <= M E_mu[phi] <= M^2" in out and "B3:" in out
+    # k = 1: K = e^lam, the limit W -> 0+ (argmax column "0+", JSON null)
+    assert cli.main(["bound", "--k", "1", "--lam", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"0+        {math.exp(2):.6g}" in out and "(K = 7.38906)" in out
+
+
+def test_bound_log_normal_defaults(capsys):
+    """E[phi] under log W ~ N(-1/2, 1): 0.704483 (2,3) and 0.504502 (3,2) (docs/kernels.md);
+    E[phi^2] = 0.659519 / 0.438402, K E[phi W] = 1.18363 / 0.616688: both below M^2, so the
+    smaller of P4 and M^2 is P4 for both classes (values from tests/test_bounds.py's checked
+    quadrature, printed to 6 digits)."""
+    assert cli.main(["bound", "--log-normal", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "log W ~ N(-S2/2, S2), S2 = 1 (E[W] = 1)" in out
+    rows = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith("A ")}
+    # "A", ">=", "0", then E[phi], E[phi^2], M E[phi], M^2, E[phi W], K E[phi W], smaller
+    assert rows[">="][3:7] == ["0.704483", "0.659519", "0.851103", "1.45957"]
+    assert rows[">="][7:] == ["0.480562", "1.18363", "P4:", "K", "E[phi", "W]"]
+    assert rows["<"][3:7] == ["0.504502", "0.438402", "0.626386", "1.54155"]
+    assert rows["<"][7:9] == ["0.616688", "0.616688"]  # K(3,2) = 1
+    assert cli.main(["bound", "--log-normal", "1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    ln = d["lognormal"]
+    assert set(ln) == {"pos", "neg"} and ln["pos"]["s2"] == 1.0
+    assert ln["pos"]["E_phi"] == pytest.approx(0.704483, abs=5e-7)  # 6 decimals: half a unit
+    assert ln["neg"]["E_phi"] == pytest.approx(0.504502, abs=5e-7)
+    assert ln["pos"]["smaller"] == ln["neg"]["smaller"] == "P4"
+    assert list(ln["pos"]) == [
+        "k", "lam", "s2", "E_phi", "E_phi2", "E_phiW", "log_E_phi", "log_E_phi2", "log_E_phiW",
+        "M_E_phi", "M2", "K_E_phiW", "log_K_E_phiW", "smaller",
+    ]  # fmt: skip
+
+
+def test_bound_log_normal_single_kernel(capsys):
+    assert cli.main(["bound", "--k", "0.5", "--lam", "1", "--log-normal", "1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert list(d)[: len(KERNEL_KEYS)] == KERNEL_KEYS and d["lognormal"]["s2"] == 1.0
+    # k < 1: no P4 bound (null), so M^2 is the smaller one
+    assert d["lognormal"]["K_E_phiW"] is None and d["lognormal"]["smaller"] == "M2"
+    assert cli.main(["bound", "--k", "1", "--lam", "2", "--log-normal", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("B2: M^2")  # K = e^2 = 7.39: K E[phi W] = 4.17 > M^2 = 1.85
+    # huge S2: the moments underflow float64 and are printed as exp(log)
+    assert cli.main(["bound", "--k", "2", "--lam", "3", "--log-normal", "1e6"]) == 0
+    assert "exp(-1250" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -56,6 +149,11 @@ def test_bound_defaults_both_sign_classes(capsys):
         (["--k", "2", "--lam", "-1"], "must be a finite number > 0"),
         (["--k", "nan", "--lam", "1"], "must be a finite number > 0"),
         (["--n", "x"], "expected an integer"),
+        (["--log-normal", "0"], "argument --log-normal: must be a finite number > 0"),
+        (["--log-normal", "-1"], "argument --log-normal: must be a finite number > 0"),
+        (["--log-normal", "inf"], "argument --log-normal: must be a finite number > 0"),
+        (["--log-normal", "x"], "argument --log-normal: expected a number, got 'x'"),
+        (["--log-normal", "2e6"], "argument --log-normal: must be at most 1e+06"),
     ],
 )
 def test_bound_non_numeric_exits_2(capsys, argv, msg):
