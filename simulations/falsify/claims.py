@@ -1023,11 +1023,12 @@ _add(
         "G1",
         "Var[group mean of x_i] <= max_i E||x_i||^2 <= M^2 max_i E||A_i g_i||^2, relative tol "
         "1e-10 (sums of <= 1.2e5 terms), x_i = phi(W_i) A_i g_i",
-        "softmax bandits of 2..3 arms (arbitrary or nearby pi), rewards in [-3, 3], one group of "
-        "G = 2..4 with GRPO advantages (population std + 1e-6); deployed or free (k, lam); every "
-        "G-tuple enumerated",
+        "softmax bandits of 2..3 arms (logits in [-2, 2] and pi drifted by <= 1 per logit, or "
+        "arbitrary / stale pairs with probabilities down to e^-40), rewards in [-3, 3], one group "
+        "of G = 2..4 with GRPO advantages (population std + 1e-6); deployed or free (k, lam); "
+        "every G-tuple enumerated",
         "a violation would mean the dependent group could beat even the no-1/n bound",
-        lambda: groups.strategy(free_params=True),
+        lambda: groups.strategy(free_params=True, wide=True),
         groups.g1,
     )
 )
@@ -1130,9 +1131,10 @@ _add(
         "R7",
         "Var[group mean of phi(W_i) A_i g_i] <= max(M+,M-)^2 E||A g||^2 / n with n = G, "
         "relative tol 1e-10 (sums of <= 1.2e5 terms); E over the marginal of one sample",
-        "softmax bandits of 2..3 arms (arbitrary or nearby pi), rewards in [-3, 3], one group of "
-        "G = n = 2..4 with A_i = (R_i - group mean)/(population std + 1e-6) (GRPO), g_i = "
-        "e_{y_i} - pi; deployed (k, lam); every G-tuple enumerated",
+        "softmax bandits of 2..3 arms (mu's logits in [-2, 2], pi's drifted by <= 1 each), "
+        "rewards in [-3, 3], one group of G = n = 2..4 with A_i = (R_i - group mean)/"
+        "(population std + 1e-6) (GRPO), g_i = e_{y_i} - pi; deployed (k, lam); every G-tuple "
+        "enumerated",
         "B3's /n needs i.i.d. samples with a fixed advantage function. Group normalisation "
         "couples the samples (A_i depends on the others' rewards): the covariances do not "
         "vanish and the group mean's variance can exceed the i.i.d. bound; only G1's bound "

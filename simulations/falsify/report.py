@@ -18,7 +18,16 @@ def _g(x) -> str:
         return "-"
     if isinstance(x, float):
         return f"{x:.6g}" if math.isfinite(x) else str(x)
+    if isinstance(x, list | tuple):
+        return "[" + ", ".join(_g(v) for v in x) + "]"
     return str(x)
+
+
+def _check_lines(ce: dict) -> list[str]:
+    """One line per part of a require_all claim's counterexample (every one is violated)."""
+    return [
+        f"{c['what']}: lhs = {_g(c['lhs'])} > rhs = {_g(c['rhs'])}" for c in ce.get("checks", [])
+    ]
 
 
 def summary_line(r: Result) -> str:
@@ -47,6 +56,7 @@ def format_result(r: Result, verbose: bool = True) -> str:
         lines.append(f"    minimal counterexample: {ce['what']}")
         lines.append(f"      instance: {json.dumps(ce['instance'])}")
         lines.append(f"      lhs = {ce['lhs']!r}, rhs = {ce['rhs']!r}, gap = {ce['gap']!r}")
+        lines += [f"      part broken: {line}" for line in _check_lines(ce)]
         for key, val in (ce.get("details") or {}).items():
             lines.append(f"      {key} = {_g(val)}")
         lines.append(f"      replay: {ce['replay']}")
@@ -111,6 +121,7 @@ def write_report(results: list[Result], out_dir: str | os.PathLike, config: dict
                 "",
                 f"- {ce['what']}: lhs = {ce['lhs']!r}, rhs = {ce['rhs']!r}, gap = {ce['gap']!r}",
             ]
+            md += [f"- part broken: {line}" for line in _check_lines(ce)]
             for key, val in (ce.get("details") or {}).items():
                 md.append(f"- {key} = {_g(val)}")
             md += [
