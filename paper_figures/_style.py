@@ -115,6 +115,20 @@ QUANTITIES: dict[str, dict] = {
 }
 
 
+# A ramp of one rule's hue for one rule drawn at several settings (staleness, drift, sample
+# size): light = mild, dark = strong. VESPO's is red, IS's grey.
+_RAMPS = {
+    "vespo": ("#fc9272", "#ef3b2c", "#a50f15", "#67000d"),
+    "is": ("#bdbdbd", "#969696", "#636363", "#252525"),
+}
+
+
+def ramp(name: str, i: int) -> str:
+    """The i-th shade (0 = lightest) of a rule's ramp; other rules use their own colour."""
+    shades = _RAMPS.get(name)
+    return shades[i % len(shades)] if shades else colour(name, i)
+
+
 def quantity(key: str, **overrides) -> dict:
     """Line keywords (color, label, linestyle) of a plotted quantity, e.g. ``quantity("E_phi")``."""
     out = dict(QUANTITIES[key])
@@ -161,5 +175,6 @@ __all__ = [
     "new_figure",
     "plt",
     "quantity",
+    "ramp",
     "styled",
 ]
