@@ -201,3 +201,19 @@ def test_aggregation_is_the_installed_verls(mode):
     c = get_rule("vespo").coefficient((new - old).detach(), mask.bool(), adv[:, 0])
     want = core.agg_loss(-(c * adv) * (new - old), mask, mode)
     torch.testing.assert_close(loss, want, rtol=1e-14, atol=1e-15)  # the same float64 ops
+
+
+def test_append_sequence_log_is_read_by_diagnose(tmp_path):
+    from simulations.diagnose import load_log
+    from vespo_theory.integrations.verl import append_sequence_log
+
+    old, new, adv, mask = _batch(seed=5)
+    mask[2] = 0  # an empty row is skipped
+    path = tmp_path / "verl_log.jsonl"
+    assert append_sequence_log(path, new.detach(), old, mask, adv, step=3) == 5
+    assert append_sequence_log(path, new.detach(), old, mask, adv, step=4) == 5
+    log = load_log(path)
+    keep = mask.sum(-1) > 0
+    want = ((new.detach() - old) * mask).sum(-1)[keep].numpy()
+    np.testing.assert_allclose(log.log_w[:5], want, rtol=1e-15, atol=1e-15)
+    assert list(log.step) == [3] * 5 + [4] * 5

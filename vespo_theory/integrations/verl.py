@@ -67,7 +67,13 @@ from typing import Any
 
 from vespo_theory.rules import available, get_rule
 
-__all__ = ["DEFAULT_PREFIX", "make_policy_loss", "params_from_config", "register_rules"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "append_sequence_log",
+    "make_policy_loss",
+    "params_from_config",
+    "register_rules",
+]
 
 #: Prefix of the registered names (veRL's loss_mode), e.g. ``vt_vespo``.
 DEFAULT_PREFIX = "vt_"
@@ -260,3 +266,32 @@ def register_rules(
         fn = make_policy_loss(name, params.get(name), fold_rollout_is)
         out[prefix + name] = register(prefix + name)(fn)
     return out
+
+
+def append_sequence_log(path, log_prob, ref_log_prob, response_mask, advantages, step: int) -> int:
+    """Append one JSONL row per sequence, the per-sequence format of ``vespo diagnose``:
+    ``log_w = sum_t (log_prob - ref_log_prob)`` over the response mask (float64), ``length``,
+    ``advantage`` (first valid token's) and ``step``. Works for any framework's [B, T] tensors
+    (veRL: ``batch.batch["old_log_probs"]`` and ``["rollout_log_probs"]`` for the engine
+    mismatch). Returns the number of rows written.
+    """
+    import json
+
+    import torch
+
+    mask = response_mask.bool()
+    diff = torch.where(mask, log_prob.double() - ref_log_prob.double(), 0.0)
+    lw = diff.sum(-1).cpu().tolist()
+    T = mask.sum(-1).cpu().tolist()
+    if advantages.dim() == 2:
+        first = torch.argmax(mask.to(torch.int8), dim=-1, keepdim=True)
+        advantages = torch.gather(advantages, -1, first).squeeze(-1)
+    adv = advantages.double().cpu().tolist()
+    n = 0
+    with open(path, "a") as fh:
+        for a, b, c in zip(lw, T, adv):
+            if b > 0:
+                fh.write(json.dumps({"log_w": a, "length": int(b), "advantage": c,
+                                     "step": int(step)}) + "\n")  # fmt: skip
+                n += 1
+    return n
