@@ -38,7 +38,7 @@ DEFAULT_N_MC = 100_000
 DEFAULT_GRID_POINTS = 2049
 DEFAULT_MAX_SEQUENCES = 1_000_000
 #: The multinomial method's limit on C(T + V - 1, V - 1) count vectors (V = 3, T = 150: 11476;
-#: 1e7 vectors take about a second per sequence rule).
+#: V = 3, T = 4470: 1e7). Memory does not grow with it (chunks); time does, linearly.
 DEFAULT_MAX_COUNT_VECTORS = 10_000_000
 
 #: Old sweep-config keys -> their current names (renamed with a note; not both at once).

@@ -47,6 +47,7 @@ from scipy.special import logsumexp
 from simulations.config import DEFAULT_GRID_POINTS, resolve_rules
 from simulations.estimators import bound_checks, khat_or_none, no_nan
 from vespo_theory.bounds import exp_or_inf, phi_max
+from vespo_theory.diagnostics import khat_threshold
 from vespo_theory.resources import check_memory
 
 __all__ = [
@@ -322,12 +323,15 @@ def lattice_results(
         "E_W2": exp_or_inf(log_e_w2),
         "ess_W": math.exp(2 * log_e_w - log_e_w2),
         "khat_W": khat_or_none(x0[draws]),
+        "khat_W_thresh": None,
         "lattice_exact": lat.exact,
         "lattice_delta": lat.delta,
         "lattice_max_token_err": lat.max_err,
         "lattice_points": int(p0.size),
         "fft_entry_err": eps0,
     }
+    if summary["khat_W"] is not None:  # fitted to N_KHAT draws of the exact (lattice) law
+        summary["khat_W_thresh"] = khat_threshold(N_KHAT)
     e_g2 = A * A * (T * (1 - 2 * mu @ pi + pi @ pi) + T * (T - 1) * float((mu - pi) @ (mu - pi)))
 
     records = []
@@ -400,6 +404,7 @@ def lattice_results(
             "E_phi2": E_phi2,
             "ess": E_phi * E_phi / E_phi2 if E_phi2 > 0 else 0.0,
             "khat": khat_or_none(log_c_draws),
+            "khat_thresh": None,
             "bound_M2": None,
             "bound_holds": None,
             "abs_err": {
@@ -411,6 +416,8 @@ def lattice_results(
             "disc_err": {"E_phi": d1, "E_phi2": d2},  # also inside abs_err
             "mean": mean,
         }
+        if rec["khat"] is not None:
+            rec["khat_thresh"] = khat_threshold(N_KHAT)
         if name == "vespo":
             p = rule.params
             M = phi_max(p.k_pos, p.lam_pos) if A >= 0 else phi_max(p.k_neg, p.lam_neg)

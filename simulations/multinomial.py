@@ -66,8 +66,9 @@ __all__ = [
 ]
 
 #: Token rules (not ``seq_only``) are evaluated on one representative sequence per count
-#: vector (its tokens sorted), ``T`` entries each: at most this many entries in all (about
-#: 10-20 s per rule at ~70 ns per entry on one core), beyond which they are not covered.
+#: vector (its tokens sorted), ``T`` entries each: at most this many entries in all (time
+#: grows linearly with them), beyond which they are not covered (skipped, or an error when
+#: named).
 MAX_ROW_ENTRIES = 200_000_000
 #: Entries (rows x (V + T)) per chunk: 2^18 entries x ~150 bytes ~ 40 MB of working arrays.
 CHUNK_ENTRIES = 1 << 18
@@ -140,15 +141,17 @@ def _complete(rows: np.ndarray, T: int, V: int) -> np.ndarray:
     s = rows.sum(axis=1)
     levels = []
     for _ in range(k0, V - 1):
+        if bool((s == T).all()):
+            break  # every row is complete: the remaining parts are all 0
         reps = T - s + 1
         parent = np.repeat(np.arange(s.size, dtype=np.int64), reps)
         col = np.arange(parent.size, dtype=np.int64) - (np.cumsum(reps) - reps)[parent]
         s = s[parent] + col
         levels.append((col, parent))
-    out = np.empty((s.size, V), dtype=np.int64)
+    out = np.zeros((s.size, V), dtype=np.int64)
     out[:, V - 1] = T - s
     idx = np.arange(s.size, dtype=np.int64)
-    for k in range(V - 2, k0 - 1, -1):
+    for k in range(k0 + len(levels) - 1, k0 - 1, -1):
         col, parent = levels[k - k0]
         out[:, k] = col[idx]
         idx = parent[idx]
@@ -431,6 +434,7 @@ def multinomial_results(
     }
     e_g2 = 0.0
     signs_seen = set()
+    max_abs_a = 0.0  # for no_nan's message
     rows = _chunk_rows(V, T, token_rules)
     tail = {}  # the last count vector's log W and log cbar (for draws past the summed mass)
     for counts in count_vector_chunks(T, V, rows):
@@ -448,6 +452,7 @@ def multinomial_results(
             A = np.zeros(counts.shape[0])
         pos = A >= 0
         signs_seen.update(np.unique(pos).tolist())
+        max_abs_a = max(max_abs_a, float(np.max(np.abs(A))))
         with np.errstate(divide="ignore"):
             la = np.log(np.abs(A))
         sa = np.sign(A)
@@ -529,7 +534,8 @@ def multinomial_results(
         true_grad = pi * r - pi * float(pi @ r)
     else:
         true_grad = None
-    g_norm = float(np.linalg.norm(true_grad)) if true_grad is not None else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):  # rewards of 1e300: no_nan refuses
+        g_norm = float(np.linalg.norm(true_grad)) if true_grad is not None else 0.0
 
     def _draws(parts: list[np.ndarray], key: str) -> np.ndarray:
         x = np.concatenate(parts)
@@ -574,13 +580,16 @@ def multinomial_results(
         var_trace = None
         if has_adv:
             mean = s["mean"]
+            # overflow (huge advantages or weights) is not warned about: no_nan refuses its NaN
             with np.errstate(over="ignore", invalid="ignore"):
                 var_trace = max(s["e2"] - float(mean @ mean), 0.0)
                 m_norm = float(np.linalg.norm(mean))
                 rec["bias_norm"] = float(np.linalg.norm(mean - true_grad))
-            rec["cosine"] = (
-                float(mean @ true_grad / (m_norm * g_norm)) if m_norm > 0 and g_norm > 0 else None
-            )
+                rec["cosine"] = (
+                    float(mean @ true_grad / (m_norm * g_norm))
+                    if m_norm > 0 and g_norm > 0
+                    else None
+                )
             rec["var_trace"] = var_trace
         if rule.name == "vespo":
             p = rule.params
@@ -599,7 +608,7 @@ def multinomial_results(
             rec["bound_M2"] = M * M
             rec["bound_holds"] = all(c["holds"] for c in checks.values())
             rec["bounds"] = checks
-        no_nan(rec, np.array([a_const if mode == "constant" else 0.0]))
+        no_nan(rec, np.array([max_abs_a]))
         records.append(rec)
         if progress is not None:
             progress(rule.name)

@@ -169,11 +169,17 @@ def choose_method(
             return "lattice", token
     why["lattice"] = la_why
     if exact:
+        change = ["lower --T or --V", "raise --max-sequences"]
+        if "count vectors >" in why["multinomial"]:
+            change.insert(1, "raise --max-count-vectors")
+        if "not on a lattice" in la_why:
+            change.append("use --method lattice (an approximation with error bounds)")
+        change.append("use --method mc")
         raise ValueError(
             "no exact method applies: "
             + "; ".join(f"{k}: {v}" for k, v in why.items())
-            + ". Lower --T or --V, raise --max-count-vectors / --max-sequences, or use "
-            "--method lattice (approximate, with error bounds) or --method mc"
+            + ". Change: "
+            + ", or ".join(change)
         )
     return "mc", {}
 
@@ -303,6 +309,7 @@ def simulate_ar(
             rec.pop("mean")
         out["exact"] = bool(summary["lattice_exact"])
         out.update(rules=recs, summary=summary, true_grad_norm=0.0 if has_adv else None)
+        out["true_grad_method"] = "closed form: grad E_pi[A] = 0 for constant A"
     else:
         _sequence_methods(out, model, cfg, rules, method, n_mc, max_sequences, say)
     for rec in out["rules"]:

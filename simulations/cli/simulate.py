@@ -208,6 +208,8 @@ def run(args) -> int:
         print(dump_json([_strip(r) for r in res["rules"]]))
         return 0
     head = f"method: {res['method']}" + (" (exact)" if res.get("exact") else "")
+    if res["method"] == "lattice" and not res.get("exact"):
+        head += " (APPROXIMATION: ± is a proven bound on the absolute error)"
     if res["method"] == "monte-carlo":
         head += f" ({res['n_mc']} sequences, ± one standard error)"
     if res["method"] == "multinomial":
