@@ -18,7 +18,6 @@ script sits above every layer, so it may import all of them; the catalogue impor
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -108,38 +107,28 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _lognormal_e_phi(k: float, lam: float, s2: float) -> float:
-    """E[phi(W)] for log W ~ N(-s2/2, s2) by adaptive quadrature over log W, in log space."""
-    from scipy import integrate
-
-    from vespo_theory.kernels import log_phi
-
-    sd = math.sqrt(s2)
-
-    def integrand(z):  # z standard normal, log W = -s2/2 + sd z
-        lw = -s2 / 2 + sd * z
-        return math.exp(float(log_phi(lw, k, lam)) - z * z / 2) / math.sqrt(2 * math.pi)
-
-    val, _err = integrate.quad(integrand, -40, 40, epsabs=1e-13, epsrel=1e-12)
-    return val
-
-
 def reference_table() -> str:
-    from vespo_theory.bounds import kernel_bound, phi_K, variance_factor
+    from vespo_theory.bounds import kernel_bound, lognormal_bounds, variance_factor
     from vespo_theory.params import VespoParams
 
     p = VespoParams()
     rows = [
         "| class | k | lam | argmax k/lam | M = sup phi (K3, P5) | M^2 | K = sup phi/W (P4) | "
-        "E[phi] under log W ~ N(-1/2, 1) |",
-        "|---|---|---|---|---|---|---|---|",
+        "E[phi] | E[phi^2] | K E[phi W] |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, k, lam in (("A >= 0", p.k_pos, p.lam_pos), ("A < 0", p.k_neg, p.lam_neg)):
         b = kernel_bound(k, lam)
+        ln = lognormal_bounds(k, lam, 1.0)
         rows.append(
             f"| {name} | {k:g} | {lam:g} | {b.argmax:.6f} | {b.M:.6f} | {b.M2:.6f} | "
-            f"{phi_K(k, lam):.6f} | {_lognormal_e_phi(k, lam, 1.0):.6f} |"
+            f"{b.K:.6f} | {ln.E_phi:.6f} | {ln.E_phi2:.6f} | {ln.K_E_phiW:.6f} |"
         )
+    rows.append("")
+    rows.append(
+        "The last three columns are under log W ~ N(-1/2, 1) (E[W] = 1), by quadrature "
+        "(`vespo bound --log-normal 1`)."
+    )
     rows.append("")
     rows.append(
         f"B3's factor for both sign classes, max(M+, M-)^2 = {variance_factor(p):.7f}; "
