@@ -306,6 +306,38 @@ def test_u2_wrong_premise_reward_to_go_weights_break_it(monkeypatch):
     assert search(get_claim("U2"), CI_BUDGET, seed=0).status == "violated"
 
 
+def test_u3_wrong_premise_a_squared_ratio_is_biased(monkeypatch):
+    """A planted PPO coefficient r_t^2 (instead of r_t) is biased even on context-free
+    fixed-length models: U3 breaks, so its check can fail."""
+    import vespo_theory.rules as rules
+
+    real = rules.get_rule
+
+    class Squared:
+        def __init__(self, rule):
+            self.rule = rule
+
+        def coefficient(self, tok_log_ratio, mask, adv):
+            return np.asarray(self.rule.coefficient(tok_log_ratio, mask, adv)) ** 2
+
+        def coefficient_and_clipped(self, tok_log_ratio, mask, adv):
+            return self.rule.coefficient_and_clipped(tok_log_ratio, mask, adv)
+
+    monkeypatch.setattr(
+        rules, "get_rule", lambda name: Squared(real(name)) if name == "ppo_clip" else real(name)
+    )
+    assert search(get_claim("U3"), CI_BUDGET, seed=0).status == "violated"
+
+
+def test_r6_wrong_premise_per_reward_weights_leave_nothing_to_find(monkeypatch):
+    """With per-reward weights planted as the reward-to-go form, R6's second part is unbiased,
+    so no instance breaks both parts: the search holds."""
+    import simulations.falsify.pdis as pdis
+
+    monkeypatch.setattr(pdis, "reward_to_go_coefficient", pdis.per_reward_coefficient)
+    assert search(get_claim("R6"), CI_BUDGET, seed=0).status == "held"
+
+
 def test_r6_counterexample_breaks_both_forms():
     ce = search(get_claim("R6"), CI_BUDGET, seed=0).counterexample
     assert len(ce["checks"]) == 2 and all(c["lhs"] > c["rhs"] for c in ce["checks"])
