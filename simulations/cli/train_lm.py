@@ -136,6 +136,7 @@ def _measure(args, cfg) -> int:
         "m2_neg",
         "ess_frac",
         "khat",
+        "khat_thresh",
     ]
     fmt = [
         {c: (f"{r[c]:.4g}" if isinstance(r.get(c), float) else r.get(c, "")) for c in cols}
