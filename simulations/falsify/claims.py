@@ -1068,9 +1068,9 @@ _add(
         "softmax bandit (2..5 arms), arbitrary or nearby (stale) pi; advantages in [0, 5]: the "
         "A >= 0 class only, kernel (2,3) (the A < 0 kernel (3,2) has phi <= W pointwise, K5)",
         "B3 bounds VESPO's variance by M^2 E||g||^2, not by IS's variance. The (2,3) kernel "
-        "exceeds W below W ~ 0.6 (phi(W) > W iff W e^(3(1-W)) > 1; phi(0.54) = 1.15 vs 0.54): an "
-        "outcome pi has moved away from gets more weight than under IS, and the variance can "
-        "exceed IS's",
+        "exceeds W on 0.0595 < W < 1 (phi(W) > W iff W e^(3(1-W)) > 1; phi(0.54) = 1.16 vs "
+        "0.54): an outcome pi has moved away from gets more weight than under IS, and the "
+        "variance can exceed IS's",
         _bandit_nonneg_strategy,
         _r3,
         _r3_details,
