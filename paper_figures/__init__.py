@@ -85,7 +85,8 @@ class FigureSpec:
         """One line for a figure that cannot be drawn: its name and the command for its data."""
         what = f"{self.name} ({self.paper}: {self.title})" if self.paper else self.name
         cmd = self.data_command or "(no command yet)"
-        return f"{what}: data missing; {'planned: ' if self.planned else ''}{cmd}"
+        how = "planned command (its config is not written yet): " if self.planned else "run: "
+        return f"{what}: data missing; {how}{cmd}"
 
 
 def _discover() -> dict[str, FigureSpec]:

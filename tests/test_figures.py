@@ -304,3 +304,32 @@ def test_adding_a_figure_is_adding_one_module(tmp_path, monkeypatch):
 
         sys.modules.pop("paper_figures.theory_dummy", None)
         paper_figures._REGISTRY = None
+
+
+def test_lab_figures_are_listed_as_missing_with_their_command(tmp_path, capsys):
+    """Figures 3-12, the README figures and Tables 1-4 need the LM lab's result tables: `all`
+    lists each by name with the (planned) command for its data and draws none of them."""
+    import paper_figures
+
+    missing = {s.name: s for s in paper_figures.missing()}
+    expected = {f"fig{i:02d}" for i in range(3, 13)} | {f"table{i}" for i in range(1, 5)}
+    assert {n.split("_")[0] for n in missing} >= expected | {"readme"}
+    for spec in missing.values():
+        assert spec.data_command.startswith("vespo ") and spec.planned
+    rc = vespo_main(["figures", "all", "--fast", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    for name, spec in missing.items():
+        assert name in out and spec.data_command in out
+        assert not list(tmp_path.glob(f"{name}.*"))  # never drawn
+    for spec in paper_figures.drawable():
+        assert f"] {spec.name} ..." in out  # one progress line each
+        for suffix in ("png", "pdf", "npz", "json"):
+            assert (tmp_path / f"{spec.name}.{suffix}").is_file(), (spec.name, suffix)
+        meta = json.loads((tmp_path / f"{spec.name}.json").read_text())
+        assert meta["config_hash"] == config_hash(meta["config"]) and "git_sha" in meta
+        assert meta["caption"] == spec.caption
+    # asking for one of them by name is a one-line error naming the command
+    rc = vespo_main(["figures", "table1_model_sizes", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "vespo sweep" in err and "data missing" in err
