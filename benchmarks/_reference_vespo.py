@@ -22,7 +22,7 @@ def _agg(loss_mat, mask, mode):
     if mode == "seq-mean-token-mean":
         return (seq / mask.sum(-1)).mean()
     if mode == "seq-mean-token-sum-norm":
-        return seq.sum() / mask.shape[-1]
+        return seq.mean() / mask.shape[-1]
     raise ValueError(mode)
 
 

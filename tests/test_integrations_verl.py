@@ -217,3 +217,20 @@ def test_append_sequence_log_is_read_by_diagnose(tmp_path):
     want = ((new.detach() - old) * mask).sum(-1)[keep].numpy()
     np.testing.assert_allclose(log.log_w[:5], want, rtol=1e-15, atol=1e-15)
     assert list(log.step) == [3] * 5 + [4] * 5
+
+
+@pytest.mark.parametrize("mode", AGG_MODES)
+@pytest.mark.parametrize("name", ["vespo", "cispo"])
+def test_vespo_theory_losses_aggregate_like_the_installed_verl(name, mode):
+    """vespo_theory.losses itself (not the plug-in) against the installed veRL's agg_loss, with a
+    fully masked row (veRL's B' counts non-empty rows): same gradient w.r.t. log_prob."""
+    core = _verl()
+    from vespo_theory.rules import get_rule
+
+    old, new, adv, mask = _batch(seed=5)
+    mask[2, :] = 0  # an empty row: excluded from B' by veRL and by vespo_theory.losses
+    loss, _ = get_loss(name)(old, new, adv, mask, loss_agg_mode=mode)
+    c = get_rule(name).coefficient((new - old).detach(), mask.bool(), adv[:, 0])
+    want = core.agg_loss(-(c * adv) * (new - old), mask, mode)
+    # veRL's seq-mean-token-mean divides by T_b + 1e-8 (docs/losses.md): relative 1e-8 at most
+    torch.testing.assert_close(_grad(loss, new), _grad(want, new), rtol=1e-7, atol=1e-12)

@@ -97,7 +97,8 @@ def _log_softmax(z):
 
 def agg_weights(mask: np.ndarray, mode: str) -> np.ndarray:
     """veRL's agg_loss as per-token weights (volcengine/verl, verl/trainer/ppo/core_algos.py,
-    agg_loss): the seq-mean modes divide by the number of non-empty rows, sum-norm by T_max."""
+    agg_loss, verl 0.9.1): the seq-mean modes divide by the number of non-empty rows, sum-norm
+    also by T_max."""
     B, T = mask.shape
     m = mask.astype(np.float64)
     n_rows = max(float(m.any(-1).sum()), 1.0)  # rows with at least one valid token
@@ -108,7 +109,7 @@ def agg_weights(mask: np.ndarray, mode: str) -> np.ndarray:
     if mode == "seq-mean-token-mean":
         return m / (n_rows * np.maximum(m.sum(-1, keepdims=True), 1.0))
     if mode == "seq-mean-token-sum-norm":
-        return m / T
+        return m / (n_rows * T)
     raise AssertionError(mode)
 
 
@@ -430,7 +431,7 @@ def test_decoupled_hand_reference_values():
         ("token-mean", 1 / 3, 1 / 3),  # 1/N
         ("seq-mean-token-sum", 1 / 2, 1 / 2),  # 1/B' (1/B would be 1/3)
         ("seq-mean-token-mean", 1 / 4, 1 / 2),  # 1/(B' T_b) (1/(B T_b): 1/6, 1/3)
-        ("seq-mean-token-sum-norm", 1 / 2, 1 / 2),  # 1/T_max, no 1/B (veRL)
+        ("seq-mean-token-sum-norm", 1 / 4, 1 / 4),  # 1/(B' T_max) (verl 0.9.1; before: 1/T_max)
     ],
 )
 @pytest.mark.parametrize("name", ["reinforce", "cispo"])  # the seq_only and the token path

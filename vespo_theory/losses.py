@@ -11,8 +11,8 @@ Gradient (the contract, tested over every rule and aggregation mode in tests/tes
 
 with ``c`` the registry's coefficient (:mod:`vespo_theory.rules`) of the ratio the rule sees,
 ``A_b`` the sequence advantage and ``a`` the aggregation weights of veRL's ``agg_loss``
-(volcengine/verl, ``verl/trainer/ppo/core_algos.py``, function ``agg_loss``, read at commit
-b178a3c of 2026-01-29, its default ``dp_size=1`` and no global batch info; N = number of valid
+(volcengine/verl, ``verl/trainer/ppo/core_algos.py``, function ``agg_loss``, read in the
+released verl 0.9.1 from PyPI, its default ``dp_size=1`` and no global batch info; N = number of valid
 tokens, B' = number of NON-EMPTY rows (rows with at least one valid token: veRL's ``seq_mask``
 "exclude fully masked sequences", in place since 2025-10), T_b = valid tokens of row b,
 T_max = ``response_mask.shape[-1]``, veRL's default ``loss_scale_factor``):
@@ -21,8 +21,8 @@ T_max = ``response_mask.shape[-1]``, veRL's default ``loss_scale_factor``):
 ``token-mean``              a = 1 / N
 ``seq-mean-token-sum``      a = 1 / B'
 ``seq-mean-token-mean``     a = 1 / (B' T_b)
-``seq-mean-token-sum-norm`` a = 1 / T_max   (no 1/B and no 1/B': veRL sums
-                            the row sums and divides by T_max only)
+``seq-mean-token-sum-norm`` a = 1 / (B' T_max)   (the seq-mean of the row sums,
+                            then / T_max; veRL before 0.9 divided by T_max only)
 =========================== ==================================================
 
 (masked tokens have a = 0; an empty row contributes nothing and does not count in B'.)
@@ -290,8 +290,8 @@ def policy_loss(
             row_w = (1.0 / valid.sum().to(cdt).clamp(min=1.0)).expand(B)
         elif loss_agg_mode == "seq-mean-token-mean":
             row_w = 1.0 / (valid.sum().to(cdt).clamp(min=1.0) * T1)
-        else:
-            row_w = torch.full((B,), 1.0 / T_max, dtype=cdt, device=log_prob.device)
+        else:  # seq-mean-token-sum-norm: the seq-mean of the row sums, then / T_max
+            row_w = (1.0 / (valid.sum().to(cdt).clamp(min=1.0) * T_max)).expand(B)
 
         if not fast:
             int_dt = torch.int32 if torch.finfo(cdt).bits == 32 else torch.int64

@@ -43,8 +43,8 @@ Tested against verl 0.9.1 from PyPI (tests/test_integrations_verl.py): gradients
 veRL's ``vanilla`` (= ``vt_dual_clip``), ``cispo``, ``gspo``, ``sapo`` (with and without
 rollout weights) and ``geo_mean`` (= ``vt_gmpo``; without rollout weights: veRL's geo_mean scales a
 row by the geometric mean of its weights, the plug-in multiplies per token like veRL's other
-losses). veRL 0.9.1's ``agg_loss`` divides ``seq-mean-token-sum-norm`` by B' T_max, where the
-b178a3c code that :mod:`vespo_theory.losses` follows divides by T_max only; the plug-in always
+losses). veRL 0.9.1's ``agg_loss`` divides ``seq-mean-token-sum-norm`` by B' T_max, as
+:mod:`vespo_theory.losses` does (veRL before 0.9 divided by T_max only); the plug-in always
 calls the installed ``agg_loss``, so it agrees with the veRL it runs in.
 
 Aggregation caveat (docs/losses.md): GSPO, GMPO and SAPO carry their 1/T in the coefficient, so
@@ -152,7 +152,7 @@ def _agg_loss_local(loss_mat, mask, loss_agg_mode: str):
     if loss_agg_mode == "seq-mean-token-mean":
         return (row / T.clamp(min=1.0) * nonempty).sum() / nonempty.sum().clamp(min=1.0)
     if loss_agg_mode == "seq-mean-token-sum-norm":
-        return row.sum() / mask.shape[-1]
+        return (row * nonempty).sum() / nonempty.sum().clamp(min=1.0) / mask.shape[-1]
     raise ValueError(f"loss_agg_mode: invalid {loss_agg_mode!r}")
 
 
