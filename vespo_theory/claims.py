@@ -355,9 +355,9 @@ _ENTRIES: list[ClaimSpec] = [
     ClaimSpec(
         "R3",
         "the VESPO estimator never has more variance than sequence IS",
-        "any pi, mu; deployed (k, lam) by the sign of A; the mechanism is the (2,3) kernel "
-        "where phi > W (W below about 0.6, e.g. W = 0.54); for (3,2) phi <= W pointwise (K5), "
-        "so its second moment never exceeds IS's",
+        "any pi, mu; deployed (k, lam) by the sign of A; the mechanism is the (2,3) kernel, "
+        "which exceeds W exactly on 0.0595 < W < 1 (e.g. phi(0.54) = 1.16); for (3,2) phi <= W "
+        "pointwise (K5), so its second moment never exceeds IS's",
         kind="relaxed",
     ),
     ClaimSpec(
@@ -379,8 +379,9 @@ _ENTRIES: list[ClaimSpec] = [
         "per-decision IS (weight rho_{1:t} on grad log pi_t) is unbiased for any "
         "autoregressive policy with a sequence-level advantage or a reward-to-go",
         "any autoregressive model (Markov or prefix-dependent, random length); A sequence-level, "
-        "or the reward-to-go sum_{s>=t} r_s weighted by rho_{1:t} (biased already for a Markov "
-        "model with V = 2, T = 3); unbiased only with per-reward weights (U2)",
+        "or the reward-to-go sum_{s>=t} r_s weighted by rho_{1:t} (biased already at V = 2, "
+        "T = 2, and for a fixed-length Markov model at T = 2 and 3); unbiased only with "
+        "per-reward weights (U2)",
         kind="relaxed",
         source="found by vespo falsify (per-decision IS is often called unbiased without "
         "this condition)",
@@ -395,8 +396,10 @@ _ENTRIES: list[ClaimSpec] = [
     ),
     ClaimSpec(
         "R8",
-        "the VESPO update E_mu[phi(W) A grad log pi] is always an ascent direction of E_pi[A]",
-        "softmax bandit, any drift between mu and pi; deployed (k, lam)",
+        "the VESPO update E_mu[phi(W) A grad log pi] is always an ascent direction of "
+        "J = E_pi[r], with A = r - E_pi[r] held fixed during the step",
+        "softmax bandit, any drift between mu and pi; deployed (k, lam); with a baseline, 3 or "
+        "more arms are needed (two arms cannot break it)",
         kind="relaxed",
     ),
     ClaimSpec(
@@ -404,7 +407,8 @@ _ENTRIES: list[ClaimSpec] = [
         "a bounded per-sample weight (P5) means stale samples cannot hurt: the expected VESPO "
         "update keeps its size and direction under staleness",
         "a fixed per-token drift between mu and pi growing with staleness, any length T; "
-        "deployed (k, lam); E_mu[phi] -> 0 (M4, D1) and the direction can turn (ASC1)",
+        "deployed (k, lam); checked as <E_mu[phi A G], grad J> >= ||grad J||^2/2 on V = 2 "
+        "i.i.d. tokens: E_mu[phi] -> 0 (M4, D1) shrinks the update; its turning is R8's (ASC1)",
         kind="relaxed",
     ),
 ]

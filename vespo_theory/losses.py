@@ -12,8 +12,8 @@ Gradient (the contract, tested over every rule and aggregation mode in tests/tes
 with ``c`` the registry's coefficient (:mod:`vespo_theory.rules`) of the ratio the rule sees,
 ``A_b`` the sequence advantage and ``a`` the aggregation weights of veRL's ``agg_loss``
 (volcengine/verl, ``verl/trainer/ppo/core_algos.py``, function ``agg_loss``, read in the
-released verl 0.9.1 from PyPI, its default ``dp_size=1`` and no global batch info; N = number of valid
-tokens, B' = number of NON-EMPTY rows (rows with at least one valid token: veRL's ``seq_mask``
+released verl 0.9.1 from PyPI, its default ``dp_size=1`` and no global batch info; N = number of
+valid tokens, B' = number of NON-EMPTY rows (rows with at least one valid token: veRL's ``seq_mask``
 "exclude fully masked sequences", in place since 2025-10), T_b = valid tokens of row b,
 T_max = ``response_mask.shape[-1]``, veRL's default ``loss_scale_factor``):
 
