@@ -1,4 +1,4 @@
-r"""The variance bound for the deployed kernel (claims K3, B1, B2, B3; docs/claims.md).
+r"""The variance bound for the deployed kernel (claims K3, B1, B2, B3; docs/theory.md).
 
 For :math:`\phi_{k,\lambda}(W) = W^k e^{\lambda(1-W)}` with k, lam > 0:
 

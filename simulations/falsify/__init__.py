@@ -1,6 +1,6 @@
 """Property-based search for violations of the catalogued claims (``vespo falsify``).
 
-The claims and their statements: :mod:`vespo_theory.claims` (docs/claims.md).
+The claims and their statements: :mod:`vespo_theory.claims` (docs/theory.md).
 
 * :mod:`~simulations.falsify.strategies` - hypothesis strategies of valid instances (also used
   by ``tests/properties``);

@@ -73,7 +73,7 @@ def write_report(results: list[Result], out_dir: str | os.PathLike, config: dict
     md = [
         "# Falsification report",
         "",
-        "Every catalogued claim (docs/claims.md) that can be evaluated exactly, written as `lhs"
+        "Every catalogued claim (docs/theory.md) that can be evaluated exactly, written as `lhs"
         " <= rhs`, searched with hypothesis (seeded, no example database). Stated claims must "
         "hold; relaxed claims (beliefs a reader might hold) must be violated. Instances are "
         "evaluated exactly (finite sums, enumeration of every sequence, or the lattice method),"
