@@ -73,8 +73,9 @@ BACKENDS = ("joblib", "ray", "serial")
 #: numbers a cell produces (estimators, samplers, models, lattice), so that old cached cells
 #: are recomputed instead of silently reused. 2: log-space ESS, renamed keys (staleness,
 #: mismatch), finite-reward checks. 3: E[W], E[W^2] finite up to the float64 limit (were inf
-#: from log 709 on), the Monte Carlo se of E[W] through log W.
-RECIPE_VERSION = 3
+#: from log 709 on), the Monte Carlo se of E[W] through log W. 4: context-free cells use the
+#: exact multinomial method (was the lattice off its lattice), k-hat thresholds, method labels.
+RECIPE_VERSION = 4
 
 #: Valid keys of a cell per kind (config fields + run options); "lm" cells check their own.
 CELL_KEYS: dict[str, list[str]] = {
@@ -119,6 +120,7 @@ def ar_cell(cell: dict) -> list[dict]:
         n_mc=opts.n_mc,
         max_sequences=opts.max_sequences,
         grid_points=opts.grid_points,
+        max_count_vectors=opts.max_count_vectors,
     )
     base = {k: v for k, v in d.items() if k != "rules" and not isinstance(v, list)}
     summary = {k: v for k, v in res["summary"].items() if not isinstance(v, dict)}

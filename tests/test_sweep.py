@@ -252,3 +252,21 @@ def test_a_different_sweep_in_the_same_out_is_refused(tmp_path):
     res = run_grid(ar_cell, b, tmp_path, backend="serial", progress=False, overwrite=True)
     assert res["computed"] == 2
     assert run_grid(ar_cell, b, tmp_path, backend="serial", progress=False)["cached"] == 2
+
+
+def test_ar_cell_passes_max_count_vectors_to_the_method_choice():
+    """A sweep key ``max_count_vectors`` reaches simulate_ar: with C(6+2, 2) = 28 count vectors
+    above a limit of 5 the cell falls back from the multinomial method to enumeration."""
+    from simulations.sweep import ar_cell
+
+    cell = {
+        "kind": "ar",
+        "mu_probs": [0.5, 0.3, 0.2],
+        "pi_probs": [0.42, 0.33, 0.25],
+        "T": 6,
+        "V": 3,
+        "policy": "context-free",
+        "rules": ["vespo"],
+    }
+    assert ar_cell(cell)[0]["method"] == "multinomial"
+    assert ar_cell({**cell, "max_count_vectors": 5})[0]["method"] == "enumeration"

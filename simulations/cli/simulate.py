@@ -121,7 +121,8 @@ def _print(records: list[dict], summary: dict, head: str) -> None:
         line += f"E[W^2] = {summary['E_W2']:.12g}   "
     line += (
         f"log E[W^2] = {summary['log_E_W2']:.12g}   ESS/n = {summary['ess_W']:.4g}   "
-        f"k-hat(W) = {_fmt(summary.get('khat_W'))}"
+        f"k-hat(W) = {_fmt(summary.get('khat_W'))} "
+        f"(threshold {_fmt(summary.get('khat_W_thresh'))}; 0.7 for large S)"
     )
     print(line)
     if "log_E_W2_closed_form" in summary:
