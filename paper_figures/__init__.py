@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 __all__ = ["FigureSpec", "drawable", "missing", "registry", "resolve_name"]
 
 #: Modules of the package that are not figures (the command line, ``python -m``).
-_NOT_FIGURES = frozenset({"cli", "__main__"})
+_NOT_FIGURES = frozenset({"cli", "cli_report", "report", "__main__"})
 KINDS = ("figure", "table")
 
 
@@ -48,7 +48,9 @@ class FigureSpec:
     toolkit's own theory figures). ``options`` lists the extra command-line options the figure
     takes (today only ``"rules"``). ``data_available()`` is False for a figure whose input data
     does not exist yet; ``data_command`` then says which command would produce it (``planned``
-    True when that command does not exist yet either). ``module`` is filled in by discovery.
+    True when that command does not exist yet either). ``claims`` names the claims the figure
+    is evidence for (catalogue IDs of :mod:`vespo_theory.claims`, or the lab's S1-S8; the report
+    ``vespo report`` lists the figure under each). ``module`` is filled in by discovery.
     """
 
     name: str
@@ -58,6 +60,7 @@ class FigureSpec:
     kind: str = "figure"
     aliases: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()
     data_command: str | None = None
     planned: bool = False
     available: Callable[[], bool] = field(default=_always, repr=False, compare=False)

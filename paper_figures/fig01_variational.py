@@ -26,6 +26,7 @@ from paper_figures._style import styled
 
 FIGURE = FigureSpec(
     name="fig01_variational",
+    claims=("P2", "Q1", "Q2", "Q3", "K1"),
     title="the variational problem on the 2-simplex: mu, pi, Q_a, the budget E_Q[W] <= C, Q*",
     paper="Fig. 1",
     caption=(

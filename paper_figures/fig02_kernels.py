@@ -28,6 +28,7 @@ from paper_figures._style import styled
 
 FIGURE = FigureSpec(
     name="fig02_kernels",
+    claims=("K1", "K2", "K3", "K4"),
     title="reshaping rules: surrogate f(W) and gradient weight phi(W)",
     paper="Fig. 2",
     aliases=("kernels",),

@@ -23,6 +23,7 @@ from paper_figures._style import styled
 
 FIGURE = FigureSpec(
     name="fig02_kernels_peak",
+    claims=("K3", "P5", "P4"),
     title="the VESPO kernel normalised to peak 1 (as the paper draws it) and as deployed",
     paper="Fig. 2",
     caption=(

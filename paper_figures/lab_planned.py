@@ -15,6 +15,36 @@ from __future__ import annotations
 
 from paper_figures import FigureSpec
 
+#: The paper's empirical claims S1-S8 (arXiv 2602.10693 §4 and its appendix), what each says in
+#: short, where the paper shows it, and the lab config that will test it at small scale (planned:
+#: the configs are not written yet). ``vespo report`` prints this table with "not run yet".
+S_CLAIMS: dict[str, dict[str, str]] = {
+    "S1": {"statement": "across staleness N = 4 ... 64, VESPO's reward curves stay stable while "
+           "GRPO saturates early and GSPO and SAPO degrade or collapse",
+           "paper": "Table 2, Figs. 3-4", "config": "lm_s1.json"},
+    "S2": {"statement": "the baselines' failure signals: GRPO's entropy collapse, GSPO's "
+           "response-length spike before collapse, SAPO's under-suppressed A < 0",
+           "paper": "Figs. 8-10", "config": "lm_s2.json"},
+    "S3": {"statement": "length normalisation hurts: the kernel at W^(1/T) or W^(1/sqrt T) is "
+           "unstable (KL and gradient-norm spikes) where plain VESPO is stable",
+           "paper": "Fig. 6", "config": "lm_s3.json"},
+    "S4": {"statement": "the asymmetry matters: (2,3) for both signs is unstable, (3,2) for both "
+           "learns slowly", "paper": "Fig. 7", "config": "lm_s4.json"},
+    "S5": {"statement": "train-inference mismatch: VESPO alone matches GRPO with routing replay, "
+           "VESPO with routing replay is best", "paper": "Fig. 5", "config": "lm_s5.json"},
+    "S6": {"statement": "against TOPR, CISPO and BAPO at N = 8, VESPO scores highest and stays "
+           "stable", "paper": "Table 3, Fig. 11", "config": "lm_s6.json"},
+    "S7": {"statement": "the same (k, lam) transfer to a second task domain (code in the paper)",
+           "paper": "Table 4, Fig. 12", "config": "lm_s7.json"},
+    "S8": {"statement": "at three model sizes (N = 8) VESPO is best or tied",
+           "paper": "Table 1", "config": "lm_s8.json"},
+}  # fmt: skip
+
+
+def planned_command(claim: str) -> str:
+    """The command that will produce claim ``claim``'s (S1-S8) lab results (planned)."""
+    return f"vespo sweep configs/{S_CLAIMS[claim]['config']}"
+
 
 def _not_yet() -> bool:
     return False
@@ -32,6 +62,7 @@ def _planned(name, paper, title, claim, config, kind="figure"):
         ),
         data_command=f"vespo sweep configs/{config}",
         planned=True,
+        claims=(claim,),
         available=_not_yet,
     )
 
@@ -75,4 +106,4 @@ SPECS = (
              "lm_s7.json", kind="table"),
 )  # fmt: skip
 
-__all__ = ["SPECS"]
+__all__ = ["S_CLAIMS", "SPECS", "planned_command"]

@@ -20,6 +20,7 @@ from paper_figures._style import styled
 
 FIGURE = FigureSpec(
     name="theory_bounds",
+    claims=("B2", "B3", "P4"),
     title="tightness of the bounds B2, B3 and P4 across exact scenarios",
     caption=(
         "Observed value / bound for VESPO across exact scenarios (enumeration or lattice): B2 "

@@ -20,6 +20,7 @@ from paper_figures._style import styled
 
 FIGURE = FigureSpec(
     name="theory_decay",
+    claims=("D1", "M4"),
     title="E[phi] against T and the Chernoff rate (claim D1), exact binomial sums",
     caption=(
         "The mean VESPO weight E_mu[phi(W_T)] for i.i.d. tokens (mu = (0.5, 0.5), pi = "

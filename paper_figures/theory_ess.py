@@ -24,6 +24,7 @@ from paper_figures._style import styled
 
 FIGURE = FigureSpec(
     name="theory_ess",
+    claims=("M2",),
     title="k-hat and ESS/n of the IS and VESPO weights against T (Monte Carlo, seeded)",
     caption=(
         "PSIS k-hat (left) and Kish ESS/n (right) of the sequence IS weights W and of VESPO's "

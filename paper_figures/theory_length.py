@@ -25,6 +25,7 @@ from paper_figures._style import styled
 
 FIGURE = FigureSpec(
     name="theory_length",
+    claims=("M2", "B2", "B3", "P4", "L1a", "L1b", "M4"),
     title="weight moments, bounds and variance against the length T (exact lattice)",
     caption=(
         "The length story at a fixed per-token drift (context-free, V = 8, lattice drift 0.1, "
