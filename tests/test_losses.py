@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("none", "entangled", "decoupled")
 
 # The documented on-policy coefficient (all token ratios 1) per rule, written here by hand from
-# docs/rules.md (SAPO, GSPO and GMPO put a per-sequence token mean, 1/T, on every token).
+# docs/rules.md (SAPO, GSPO, GMPO and TOPR put a per-sequence token mean, 1/T, on every token).
 ON_POLICY = {
     "is": "1",
     "reinforce": "1",
@@ -47,6 +47,13 @@ ON_POLICY = {
     "token_mis": "1",
     "seq_mis": "1",
     "vespo": "1",
+    "vespo_sym23": "1",
+    "vespo_sym32": "1",
+    "vespo_sqrt": "1",
+    "vespo_lin": "1",
+    "topr": "1/T",
+    "bapo": "1",
+    "vcpo": "1",
 }
 
 

@@ -26,14 +26,14 @@ def test_accessors_return_the_catalogue_text():
 
 def test_ids_filter_by_kind_in_catalogue_order():
     """46 hand-written claims (P1-10, Q1-3, K1-5, B1-3, G1, BIAS1, BT, L1a, L1b, L2, M1-4, D1,
-    U1-3, SN1, ASC1, R1-9) and 12 F-<rule>."""
+    U1-3, SN1, ASC1, R1-9) and 17 F-<rule>."""
     everything = claims.ids()
-    assert len(everything) == 58 and everything[:3] == ["P1", "P2", "P3"]
+    assert len(everything) == 63 and everything[:3] == ["P1", "P2", "P3"]
     assert claims.ids(None) == everything
     assert claims.ids("relaxed") == RELAXED
     stated = claims.ids("stated")
-    assert len(stated) == 49 and not set(stated) & set(RELAXED)
-    assert stated[-1] == "F-vespo"
+    assert len(stated) == 54 and not set(stated) & set(RELAXED)
+    assert stated[-1] == "F-topr"
     with pytest.raises(ValueError, match=r"^kind must be one of \('stated', 'relaxed'\) or None, "):
         claims.ids("maybe")
     with pytest.raises(ValueError, match=r", got 'maybe'$"):
@@ -49,7 +49,8 @@ def test_get_names_the_valid_ids():
         "P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, Q1, Q2, Q3, K1, K2, K3, K4, K5, B1, B2, B3, G1, "
         "BIAS1, BT, L1a, L1b, L2, M1, M2, M3, M4, D1, U1, U2, U3, SN1, ASC1, R1, R2, R3, R4, R5, "
         "R6, R7, R8, R9, F-is, F-reinforce, F-ppo_clip, F-dual_clip, F-cispo, F-sapo, F-gspo, F-token_tis, "
-        "F-seq_tis, F-token_mis, F-seq_mis, F-vespo"
+        "F-seq_tis, F-token_mis, F-seq_mis, F-vespo, F-vespo_sym23, F-vespo_sym32, F-vespo_sqrt, "
+        "F-vespo_lin, F-topr"
     )
     assert err.value.__cause__ is None and err.value.__suppress_context__
 

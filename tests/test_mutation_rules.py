@@ -51,6 +51,10 @@ EDGES = [
     ("token_mis", math.log(0.5), 1.0, 0.5),  # r 1[low <= r <= high]
     ("token_mis", math.log(2.0), -1.0, 2.0),
     ("seq_mis", math.log(2.0), 1.0, 2.0),  # W 1[W <= cap]
+    ("topr", 0.0, -1.0, 1.0),  # min(W, 1) at W = 1: not truncated (T = 1)
+    ("bapo", math.log(1.2), 1.0, 1.2),  # a one-token A >= 0 batch: start bounds, r <= 1.2
+    ("bapo", math.log(0.9), -1.0, 0.9),  # a one-token A < 0 batch: end bounds, 0.9 <= r
+    ("bapo", math.log(3.0), -1.0, 3.0),  # and r <= c = 3
 ]
 
 

@@ -27,8 +27,28 @@ NAMES = [
     "token_mis",
     "seq_mis",
     "vespo",
+    "vespo_sym23",
+    "vespo_sym32",
+    "vespo_sqrt",
+    "vespo_lin",
+    "topr",
+    "bapo",
+    "vcpo",
 ]
-SEQ_ONLY = {"is", "reinforce", "vespo", "seq_tis", "seq_mis", "gspo"}
+SEQ_ONLY = {
+    "is",
+    "reinforce",
+    "vespo",
+    "seq_tis",
+    "seq_mis",
+    "gspo",
+    "vespo_sym23",
+    "vespo_sym32",
+    "vespo_sqrt",
+    "vespo_lin",
+    "topr",
+}
+BATCH_LEVEL = {"bapo", "vcpo"}
 
 
 def test_names_and_levels():
@@ -37,6 +57,7 @@ def test_names_and_levels():
         r = rules.get_rule(name)
         assert r.name == name
         assert r.seq_only == (name in SEQ_ONLY)
+        assert r.batch_level == (name in BATCH_LEVEL)
         assert r.level in ("token", "sequence")
         assert r.level == (
             "token"
@@ -49,6 +70,7 @@ def test_names_and_levels():
                 "sapo",
                 "token_tis",
                 "token_mis",
+                "bapo",
             }
             else "sequence"
         )
@@ -82,6 +104,31 @@ DEFAULTS = {
         dict(k_pos=2.0, lam_pos=3.0, k_neg=3.0, lam_neg=2.0),
         "VESPO arXiv 2602.10693, reference code FloyedShen/VESPO",
     ),
+    "vespo_sym23": (
+        dict(k_pos=2.0, lam_pos=3.0, k_neg=2.0, lam_neg=3.0),
+        "asymmetry ablation of arXiv 2602.10693: (2, 3) for both signs",
+    ),
+    "vespo_sym32": (
+        dict(k_pos=3.0, lam_pos=2.0, k_neg=3.0, lam_neg=2.0),
+        "asymmetry ablation of arXiv 2602.10693: (3, 2) for both signs",
+    ),
+    "vespo_sqrt": (dict(k_pos=2.0, lam_pos=3.0, k_neg=3.0, lam_neg=2.0), "VESPO's kernel"),
+    "vespo_lin": (dict(k_pos=2.0, lam_pos=3.0, k_neg=3.0, lam_neg=2.0), "VESPO's kernel"),
+    "topr": (dict(length_norm=True), "TOPR as arXiv 2602.10693 compares it (length-normalised)"),
+    "bapo": (
+        dict(
+            rho0=0.5,
+            low_start=0.6,
+            low_max=0.9,
+            low_step=0.05,
+            high_start=1.2,
+            high_max=3.0,
+            high_step=0.05,
+            c=3.0,
+        ),
+        "BAPO arXiv 2510.18927 / WooooDyy/BAPO README.md, config.py steps, clip_ratio_c = 3",
+    ),
+    "vcpo": (dict(base_ess_ratio=1.0), "mit-han-lab/vcpo scripts ess_scaling_base_ess_ratio=1.0"),
 }
 
 
@@ -184,6 +231,15 @@ def test_mask_check_on_other_devices_only_on_request():
         (lambda: rules.SeqMisParams(cap=0.5), "cap must be >= 1 for rule seq_mis"),
         (lambda: rules.SeqTisParams(cap=float("nan")), "cap must be a finite number > 0"),
         (lambda: rules.GspoParams(eps_low=2.0), "eps_low must be < 1 for rule gspo"),
+        (lambda: rules.BapoParams(rho0=1.0), "rho0 must be < 1 for rule bapo"),
+        (lambda: rules.BapoParams(low_max=1.0), "rule bapo needs low_start <= low_max < 1"),
+        (lambda: rules.BapoParams(low_start=0.95), "rule bapo needs low_start <= low_max < 1"),
+        (lambda: rules.BapoParams(high_start=1.0), "rule bapo needs 1 < high_start <= high_max"),
+        (lambda: rules.BapoParams(high_max=1.1), "rule bapo needs 1 < high_start <= high_max"),
+        (lambda: rules.BapoParams(c=1.0), "c must be > 1 for rule bapo"),
+        (lambda: rules.BapoParams(low_step=0.0), "low_step must be a finite number > 0"),
+        (lambda: rules.VcpoParams(base_ess_ratio=1.5), "base_ess_ratio must be <= 1 for rule vcpo"),
+        (lambda: rules.VcpoParams(base_ess_ratio=0), "base_ess_ratio must be a finite number > 0"),
     ],
 )
 def test_bad_params_are_named(make, match):
@@ -207,6 +263,12 @@ def _sapo(r, tau, T):
 
 
 _G0 = math.exp((0.4 + math.log(0.4)) / 2)  # GMPO row 0: m = (min(log 2.5, 0.4), log 0.4)
+
+
+def _phi32(w):
+    return w**3 * math.exp(2 * (1 - w))
+
+
 HAND = {
     "is": [[1, 1, 0], [6, 6, 6]],
     "reinforce": [[1, 1, 0], [1, 1, 1]],
@@ -230,6 +292,20 @@ HAND = {
     "seq_mis": [[1, 1, 0], [0, 0, 0]],
     # row 1: A < 0, (k, lam) = (3, 2): 6^3 e^(2 (1 - 6)) = 216 e^-10
     "vespo": [[1, 1, 0], [216 * math.exp(-10)] * 3],
+    # (2, 3) for A < 0 too: 6^2 e^(3 (1 - 6)) = 36 e^-15; (3, 2) as vespo's A < 0 side
+    "vespo_sym23": [[1, 1, 0], [36 * math.exp(-15)] * 3],
+    "vespo_sym32": [[1, 1, 0], [216 * math.exp(-10)] * 3],
+    # W' = 6^(1/sqrt 3) and 6^(1/3), A < 0: W'^3 e^(2 (1 - W'))
+    "vespo_sqrt": [[1, 1, 0], [_phi32(6 ** (1 / math.sqrt(3)))] * 3],
+    "vespo_lin": [[1, 1, 0], [_phi32(6 ** (1 / 3))] * 3],
+    # A >= 0: 1/T = 1/2; A < 0: min(6, 1)/T = 1/3
+    "topr": [[0.5, 0.5, 0], [1 / 3] * 3],
+    # start (0.6, 1.2): P = 1.2 + 0.4 = 1.6, N = 1.5 + 1 + 4 = 6.5, share 0.2 < 0.5; the lower
+    # bound to 0.9 leaves N; P <= 2.5 + 0.4 < 6.5 on the whole path: the end, (0.9, 3.0).
+    # A >= 0 keeps r <= 3 (2.5, 0.4); A < 0 keeps 0.9 <= r <= c = 3 (1.5, 1; not 4)
+    "bapo": [[2.5, 0.4, 0], [1.5, 1, 0]],
+    # W = (1, 6): ESS = 7^2 / 37, ESS/B = 49/74
+    "vcpo": [[math.sqrt(49 / 74)] * 2 + [0], [6 * math.sqrt(49 / 74)] * 3],
 }
 
 
@@ -252,7 +328,15 @@ def test_hand_computed_coefficients(name, backend):
 def test_clipped_indicator(name):
     c, clipped = rules.get_rule(name).coefficient_and_clipped(LOG_R, MASK, ADV)
     if clipped is None:
-        assert name in {"reinforce", "vespo", "sapo"}
+        assert name in {
+            "reinforce",
+            "vespo",
+            "sapo",
+            "vespo_sym23",
+            "vespo_sym32",
+            "vespo_sqrt",
+            "vespo_lin",
+        }
         return
     assert not clipped[~MASK].any()  # never on masked tokens
     expected = {
@@ -267,6 +351,9 @@ def test_clipped_indicator(name):
         "gspo": [[0, 0, 0], [0, 0, 0]],
         "is": [[0, 0, 0], [0, 0, 0]],
         "per_decision_is": [[0, 0, 0], [0, 0, 0]],
+        "topr": [[0, 0, 0], [1, 1, 1]],  # A < 0 with W = 6 > 1: truncated
+        "bapo": [[0, 0, 0], [0, 0, 1]],
+        "vcpo": [[0, 0, 0], [0, 0, 0]],  # saturation only
     }[name]
     np.testing.assert_array_equal(clipped, np.array(expected, dtype=bool))
 
@@ -396,14 +483,169 @@ def test_phi_and_surrogate_helpers():
         r = rules.get_rule(name)
         for sign in (1.0, -1.0):
             phi = r.phi(np.log(w), sign)
-            c = r.coefficient(np.log(w)[:, None], np.ones((5, 1), bool), np.full(5, sign))
+            if r.batch_level:  # each point a batch of its own
+                one = np.ones((1, 1), bool)
+                c = np.array([r.coefficient(np.log([[v]]), one, np.array([sign])) for v in w])
+                c = c.reshape(5, 1)
+            else:
+                c = r.coefficient(np.log(w)[:, None], np.ones((5, 1), bool), np.full(5, sign))
             np.testing.assert_array_equal(phi, c[:, 0])
             f = r.surrogate(np.log(w), sign)
             if f is None:
-                assert name in {"per_decision_is", "gmpo"}
+                assert name in {"per_decision_is", "gmpo", "bapo", "vcpo"}
                 continue
             # central difference in W: truncation h^2 f'''/6 ~ 1e-10 at h = 1e-5 W, roundoff
             # eps |f| / h ~ 1e-11 / 1e-5: 1e-6 relative is ample and 10^3 below any real error
             h = 1e-5 * w
             fp = (r.surrogate(np.log(w + h), sign) - r.surrogate(np.log(w - h), sign)) / (2 * h)
             np.testing.assert_allclose(w * fp, phi, rtol=1e-6, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- the new baselines
+
+
+def _bapo_released_bounds(r, pos, valid, p):
+    """The released bound search (WooooDyy/BAPO recipe/bapo/policy_loss.py), restated with
+    Python floats and the registry's |A| = 1: sequential while loops, ratio P / (N + 1e-8)
+    against target rho0 / (1 - rho0), inf when N <= 0."""
+
+    def ratio(lo, hi):
+        P = sum(min(v, hi) for v, s, ok in zip(r, pos, valid) if ok and s)
+        N = sum(max(v, lo) for v, s, ok in zip(r, pos, valid) if ok and not s)
+        return math.inf if N <= 0 else P / (N + 1e-8)
+
+    target = p.rho0 / (1 - p.rho0)
+    lo, hi = p.low_start, p.high_start
+    cur = ratio(lo, hi)
+    while cur < target and lo < p.low_max:
+        lo = min(lo + p.low_step, p.low_max)
+        cur = ratio(lo, hi)
+    while cur < target and hi < p.high_max:
+        hi = min(hi + p.high_step, p.high_max)
+        cur = ratio(lo, hi)
+    return lo, hi
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_bapo_bounds_match_the_released_search(seed, backend):
+    """BAPO's coefficient equals dual-clip PPO at the bounds the released search picks, on
+    random batches whose positive share lands anywhere on the path (both array types)."""
+    g = np.random.default_rng(seed)
+    B, T = 6, 5
+    x = g.normal(scale=0.6, size=(B, T))
+    mask = g.random((B, T)) < 0.8
+    mask[0] = False  # an empty row counts in neither sum
+    adv = np.where(g.random(B) < 0.3 + 0.05 * seed, 1.0, -1.0)
+    p = rules.BapoParams()
+    r = np.exp(x).ravel()
+    pos = np.repeat(adv >= 0, T)
+    lo, hi = _bapo_released_bounds(r, pos, mask.ravel(), p)
+    keep = np.where(
+        adv[:, None] >= 0, x <= math.log(hi), (x >= math.log(lo)) & (x <= math.log(p.c))
+    )
+    want = np.where(mask & keep, np.exp(x), 0.0)
+    got = _np(rules.get_rule("bapo").coefficient(backend(x), backend(mask), backend(adv)))
+    # a ratio r = exp(x) within a few ulp of a bound is kept or dropped alike on both sides
+    # (same log-space comparison); exp(x) rounds by 1 ulp: 4 u relative
+    np.testing.assert_allclose(got, want, rtol=4 * 2.0**-52, atol=0)
+
+
+def test_bapo_stops_midway_on_the_path():
+    """One A >= 0 token r = 2 and one A < 0 token r = 0.5: N = max(0.5, lo) = lo while
+    P = min(2, hi) = hi. Start (0.6, 1.2): share 1.2 / 1.8 >= 0.5 at once, so r = 2 > 1.2 and
+    r = 0.5 < 0.6 are both dropped. With rho0 = 0.7:
+    needs hi >= (0.7 / 0.3) lo; the lower bound first goes to 0.9 (hi = 1.2 < 2.1), then the
+    upper bound rises by 0.05 to the first hi >= 2.1 (1.2 + 18 steps = 2.1 up to rounding,
+    else 2.15). A >= 0 then keeps r = 2 (<= hi), A < 0 drops r = 0.5 (< 0.9)."""
+    x = np.log([[2.0], [0.5]])
+    m = np.ones((2, 1), bool)
+    adv = np.array([1.0, -1.0])
+    rule = rules.get_rule("bapo")
+    np.testing.assert_array_equal(rule.coefficient(x, m, adv)[:, 0], [0.0, 0.0])  # (0.6, 1.2)
+    c = rule.coefficient(x, m, adv, rules.BapoParams(rho0=0.7))[:, 0]
+    assert c[0] == pytest.approx(2.0, rel=4 * 2.0**-52) and c[1] == 0.0
+    # the path: the start, 6 lower steps, then 37 upper steps (the released float additions
+    # reach 2.999999999999997 after 36 steps, so a 37th, capped, lands on 3.0)
+    from vespo_theory.coefficients import bapo_bound_path
+
+    path = bapo_bound_path(rules.BapoParams())
+    assert len(path) == 1 + 6 + 37 and path[0] == (0.6, 1.2) and path[-1] == (0.9, 3.0)
+    assert path[6] == (0.9, 1.2) and path[-2][1] < 3.0
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(path, path[1:]))
+
+
+def test_vcpo_is_w_times_sqrt_ess_over_b(backend):
+    """VCPO = W sqrt(ESS/B') with Kish's ESS of the valid rows' W (vespo_theory.diagnostics), an
+    empty row excluded from both; base_ess_ratio caps the scale at 1."""
+    from vespo_theory.diagnostics import kish_ess_from_log_weights
+
+    g = np.random.default_rng(3)
+    x = g.normal(scale=0.5, size=(5, 4))
+    mask = g.random((5, 4)) < 0.7
+    mask[:, 0] = True
+    mask[2] = False
+    lw = np.where(mask, x, 0.0).sum(1)
+    valid = mask.any(1)
+    ess = kish_ess_from_log_weights(lw[valid])
+    want = np.where(mask, (np.exp(lw) * math.sqrt(ess / valid.sum()))[:, None], 0.0)
+    adv = np.array([1.0, -1.0, 1.0, 1.0, -1.0])
+    rule = rules.get_rule("vcpo")
+    got = _np(rule.coefficient(backend(x), backend(mask), backend(adv)))
+    # float64: two logsumexps (~n u each) and one exp of an O(1) log: 1e-14 relative
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
+    half = rules.VcpoParams(base_ess_ratio=0.5)  # ESS/B' / 0.5, capped at 1
+    scale = math.sqrt(min(1.0, ess / valid.sum() / 0.5))
+    want_half = np.where(mask, (np.exp(lw) * scale)[:, None], 0.0)
+    got_half = _np(rule.coefficient(backend(x), backend(mask), backend(adv), half))
+    np.testing.assert_allclose(got_half, want_half, rtol=1e-14, atol=0)
+
+
+def test_batch_level_phi_is_pointwise():
+    """phi of a batch-level rule: each point its own batch. VCPO: ESS/B = 1, phi = W. BAPO: a
+    one-sign batch: A >= 0 at the start bounds (r <= 1.2); A < 0 at the end (0.9 <= r <= 3)."""
+    w = np.array([0.5, 0.85, 0.95, 1.1, 1.3, 2.5, 3.5])
+    lw = np.log(w)
+    # exp(log w) returns w within 1 ulp: 4 u relative
+    np.testing.assert_allclose(rules.get_rule("vcpo").phi(lw, 1.0), w, rtol=4 * 2.0**-52)
+    bapo = rules.get_rule("bapo")
+    np.testing.assert_allclose(bapo.phi(lw, 1.0), np.where(w <= 1.2, w, 0.0), rtol=4 * 2.0**-52)
+    neg = np.where((w >= 0.9) & (w <= 3.0), w, 0.0)
+    np.testing.assert_allclose(bapo.phi(lw, -1.0), neg, rtol=4 * 2.0**-52)
+    torch = pytest.importorskip("torch")
+    t = rules.get_rule("vcpo").phi(torch.tensor(lw).reshape(7, 1), torch.tensor(-1.0))
+    assert tuple(t.shape) == (7, 1)
+    np.testing.assert_allclose(t.numpy()[:, 0], w, rtol=4 * 2.0**-52)
+
+
+def test_vespo_length_ablations_and_presets():
+    """VESPO_sqrt / VESPO_lin are VESPO's kernel at exp(log W / sqrt T) / exp(log W / T) (equal
+    to VESPO at T = 1); the symmetric presets are the same kernel for both signs."""
+    from vespo_theory.params import VESPO_SYM_23, VESPO_SYM_32, vespo_preset
+
+    lw, adv = np.array([-1.3, 0.4, 2.2]), np.array([1.0, -1.0, -1.0])
+    vespo = rules.get_rule("vespo")
+    for T in (1, 4, 9):
+        sq = rules.get_rule("vespo_sqrt").seq_coefficient(lw, adv, T)
+        li = rules.get_rule("vespo_lin").seq_coefficient(lw, adv, T)
+        # the same kernel at a divided log W: identical operations, equal to the last bit
+        np.testing.assert_array_equal(sq, vespo.seq_coefficient(lw / math.sqrt(T), adv, 1))
+        np.testing.assert_array_equal(li, vespo.seq_coefficient(lw / T, adv, 1))
+    assert rules.get_rule("vespo_sym23").params == VESPO_SYM_23 == vespo_preset("sym23")
+    assert rules.get_rule("vespo_sym32").params == VESPO_SYM_32 == vespo_preset("sym32")
+    np.testing.assert_array_equal(
+        rules.get_rule("vespo_sym23").seq_coefficient(lw, adv, 1),
+        vespo.seq_coefficient(lw, adv, 1, VESPO_SYM_23),
+    )
+    with pytest.raises(ValueError, match="unknown VESPO preset 'sym'; valid presets: deployed"):
+        vespo_preset("sym")
+
+
+def test_topr_without_length_normalisation():
+    """length_norm=False: 1 (A >= 0) and min(W, 1) (A < 0), not divided by T."""
+    rule = rules.get_rule("topr")
+    lw, adv = np.log([0.25, 4.0, 0.25, 4.0]), np.array([1.0, 1.0, -1.0, -1.0])
+    raw = rule.seq_coefficient(lw, adv, 4, rules.ToprParams(length_norm=False))
+    np.testing.assert_allclose(raw, [1.0, 1.0, 0.25, 1.0], rtol=4 * 2.0**-52)
+    np.testing.assert_allclose(rule.seq_coefficient(lw, adv, 4), raw / 4, rtol=4 * 2.0**-52)
+    with pytest.raises(TypeError, match="length_norm must be a bool for rule topr"):
+        rules.ToprParams(length_norm=1)

@@ -428,6 +428,11 @@ SURROGATE_RULE_NAMES = (
     "token_mis",
     "seq_mis",
     "vespo",
+    "vespo_sym23",
+    "vespo_sym32",
+    "vespo_sqrt",
+    "vespo_lin",
+    "topr",
 )
 _ENTRIES += [
     ClaimSpec(

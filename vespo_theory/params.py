@@ -3,6 +3,13 @@
 The reference code (FloyedShen/VESPO ``recipe/vespo/code/core_algos.py``) and TRL's port use
 (k, lam) = (2, 3) for sequences with advantage A >= 0 and (3, 2) for A < 0 (arXiv 2602.10693
 §3.3).
+
+The symmetric settings of the paper's asymmetry ablation (the same kernel for both signs) are
+:data:`VESPO_SYM_23` ((2, 3) / (2, 3)) and :data:`VESPO_SYM_32` ((3, 2) / (3, 2)); every named
+setting is in :data:`VESPO_PRESETS` and :func:`vespo_preset`. Request one as ``params=`` of any
+registry or loss call (``get_rule("vespo").coefficient(..., params=VESPO_SYM_23)``), or by rule
+name where only a name can be passed (the CLI's ``--rule``, sweep cells): the registry holds
+them as the rules ``vespo_sym23`` and ``vespo_sym32`` (docs/rules.md).
 """
 
 from __future__ import annotations
@@ -70,3 +77,31 @@ class VespoParams:
         if math.isnan(adv):
             raise ValueError("adv is NaN: its sign, which picks (k, lam), is undefined")
         return self.pos if adv >= 0 else self.neg
+
+
+#: VESPO with (k, lam) = (2, 3) for both signs (the asymmetry ablation; registry rule
+#: ``vespo_sym23``).
+VESPO_SYM_23 = VespoParams(k_pos=2.0, lam_pos=3.0, k_neg=2.0, lam_neg=3.0)
+#: VESPO with (k, lam) = (3, 2) for both signs (the asymmetry ablation; registry rule
+#: ``vespo_sym32``).
+VESPO_SYM_32 = VespoParams(k_pos=3.0, lam_pos=2.0, k_neg=3.0, lam_neg=2.0)
+
+#: The named VESPO settings: the deployed asymmetric one and the two symmetric ablations.
+VESPO_PRESETS = {
+    "deployed": VespoParams(),
+    "sym23": VESPO_SYM_23,
+    "sym32": VESPO_SYM_32,
+}
+
+
+def vespo_preset(name: str) -> VespoParams:
+    """The VESPO setting called ``name`` (:data:`VESPO_PRESETS`); ValueError naming the valid ones.
+
+    >>> vespo_preset("sym23").k_neg, vespo_preset("sym32").lam_pos
+    (2.0, 2.0)
+    """
+    if name not in VESPO_PRESETS:
+        raise ValueError(
+            f"unknown VESPO preset {name!r}; valid presets: {', '.join(VESPO_PRESETS)}"
+        )
+    return VESPO_PRESETS[name]

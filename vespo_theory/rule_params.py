@@ -28,6 +28,9 @@ __all__ = [
     "TokenMisParams",
     "SeqMisParams",
     "VespoParams",
+    "ToprParams",
+    "BapoParams",
+    "VcpoParams",
     "params_dict",
 ]
 
@@ -214,6 +217,84 @@ class SeqMisParams:
         if cap < 1.0:
             raise ValueError(f"cap must be >= 1 for rule seq_mis (keeps W = 1), got {cap}")
         object.__setattr__(self, "cap", cap)
+
+
+@dataclass(frozen=True)
+class ToprParams:
+    """TOPR: weight 1 for A >= 0, min(W, 1) for A < 0; ``length_norm`` divides it by T.
+
+    Default ``length_norm=True``: TOPR as arXiv 2602.10693 compares it ("length-normalised";
+    our reading: the per-sequence token mean, 1/T, held in the coefficient as GSPO's is). TOPR's
+    own gradient (Le Roux et al., arXiv 2503.14286, Eq. for grad J_topr) is on the sequence
+    log-probability sum_t log pi, i.e. ``length_norm=False``.
+    """
+
+    length_norm: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.length_norm, bool):
+            raise TypeError(f"length_norm must be a bool for rule topr, got {self.length_norm!r}")
+
+
+@dataclass(frozen=True)
+class BapoParams:
+    """BAPO: the bound search (start, maximum and step of each explicit ratio bound), the target
+    positive share ``rho0`` and the A < 0 hard cap ``c``.
+
+    Defaults: ``rho0`` 0.5, lower bound 0.6 .. 0.9, upper bound 1.2 .. 3.0 (arXiv 2510.18927 and
+    WooooDyy/BAPO README.md, "as used in the paper"); steps 0.05 (WooooDyy/BAPO
+    recipe/bapo/config.py, ``ratio_lower_step`` / ``ratio_upper_step`` defaults); ``c`` 3
+    (the ``clip_ratio_c`` default read by WooooDyy/BAPO recipe/bapo/policy_loss.py, veRL's
+    dual-clip constant). Bounds are ratios, not 1 +- eps (as in the released code).
+    """
+
+    rho0: float = 0.5
+    low_start: float = 0.6
+    low_max: float = 0.9
+    low_step: float = 0.05
+    high_start: float = 1.2
+    high_max: float = 3.0
+    high_step: float = 0.05
+    c: float = 3.0
+
+    def __post_init__(self) -> None:
+        for n in ("rho0", "low_start", "low_max", "low_step", "high_start", "high_max",
+                  "high_step", "c"):  # fmt: skip
+            object.__setattr__(self, n, check_positive_scalar(getattr(self, n), n, "rule bapo"))
+        if not self.rho0 < 1.0:
+            raise ValueError(
+                f"rho0 must be < 1 for rule bapo (a share of the loss), got {self.rho0}"
+            )
+        if not self.low_start <= self.low_max < 1.0:
+            raise ValueError(
+                "rule bapo needs low_start <= low_max < 1 (on-policy tokens kept), got "
+                f"{self.low_start}, {self.low_max}"
+            )
+        if not 1.0 < self.high_start <= self.high_max:
+            raise ValueError(
+                "rule bapo needs 1 < high_start <= high_max (on-policy tokens kept), got "
+                f"{self.high_start}, {self.high_max}"
+            )
+        if self.c <= 1.0:
+            raise ValueError(f"c must be > 1 for rule bapo (the A < 0 cap on r), got {self.c}")
+
+
+@dataclass(frozen=True)
+class VcpoParams:
+    """VCPO's ESS step scale sqrt(min(1, (ESS/B) / base_ess_ratio)).
+
+    Default ``base_ess_ratio`` 1: the released scripts (mit-han-lab/vcpo,
+    recipe/fully_async_policy/shell/vcpo/math/vcpo_k=10.sh, ``ess_scaling_base_ess_ratio=1.0``,
+    ``scaling_rule="sqrt"``), so the scale is sqrt(ESS/B) (arXiv 2602.17616).
+    """
+
+    base_ess_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        v = check_positive_scalar(self.base_ess_ratio, "base_ess_ratio", "rule vcpo")
+        if v > 1.0:
+            raise ValueError(f"base_ess_ratio must be <= 1 for rule vcpo (ESS/B <= 1), got {v}")
+        object.__setattr__(self, "base_ess_ratio", v)
 
 
 def params_dict(params) -> dict:

@@ -6,17 +6,20 @@ coefficient ``c[b, t]`` such that one sequence's gradient estimate is
 
 .. math:: \hat g_b = A_b \sum_t c_{b,t} \nabla \log \pi_\theta(y_{b,t}).
 
-This is the seq-mean-token-sum convention: ``c`` already holds the ``1/T`` that GSPO, GMPO and
-SAPO's per-sequence token mean put on every token. The sign of ``adv`` picks the A >= 0 or A < 0
-branch; its size never enters ``c``. Every rule is written once for NumPy and torch (array type,
-dtype and device in = out; half precision is computed in float32 and cast back).
+This is the seq-mean-token-sum convention: ``c`` already holds the ``1/T`` that GSPO, GMPO,
+SAPO and TOPR's per-sequence token mean put on every token. The sign of ``adv`` picks the A >= 0
+or A < 0 branch; its size never enters ``c``. Every rule is written once for NumPy and torch
+(array type, dtype and device in = out; half precision is computed in float32 and cast back).
 
 Layers: the parameters are in :mod:`vespo_theory.rule_params`, the coefficient functions (one
 named function per rule, with its formula and source) in :mod:`vespo_theory.coefficients`, the
 surrogate statements in :mod:`vespo_theory.surrogate_forms`, the array ops in
 :mod:`vespo_theory.array_ops`; this module only validates, masks and
-registers. Adding a rule is one ``_add`` entry at the end of this module (plus its body, its
-params class if it has parameters, and its surrogate statement if it has one).
+registers. Batch-level rules (``batch_level``: BAPO, VCPO) compute a statistic of the whole
+batch they are given (every row with a valid token): their coefficient of a row depends on the
+other rows, so call them on the batch the update uses. Adding a rule is one ``_add`` entry at
+the end of this module (plus its body, its params class if it has parameters, and its surrogate
+statement if it has one).
 
 Masking: the sequence log-weight is ``log W = sum_t where(mask, tok_log_ratio, 0)`` and the length
 ``T = sum_t mask``; a masked position contributes exactly 0 whatever it holds (NaN, +-inf), and its
@@ -55,7 +58,9 @@ from vespo_theory.array_ops import (
     ops_for,
     to_compute,
 )
+from vespo_theory.params import VESPO_SYM_23, VESPO_SYM_32
 from vespo_theory.rule_params import (
+    BapoParams,
     CispoParams,
     ClipParams,
     DualClipParams,
@@ -69,6 +74,8 @@ from vespo_theory.rule_params import (
     SeqTisParams,
     TokenMisParams,
     TokenTisParams,
+    ToprParams,
+    VcpoParams,
     VespoParams,
     params_dict,
 )
@@ -92,6 +99,9 @@ __all__ = [
     "TokenMisParams",
     "SeqMisParams",
     "VespoParams",
+    "ToprParams",
+    "BapoParams",
+    "VcpoParams",
 ]
 
 
@@ -120,6 +130,10 @@ class Rule:
     surrogate_form : callable or None
         The surrogate statement (:mod:`vespo_theory.surrogate_forms`), None for a rule without a
         surrogate of W alone. The registry is the one list of rules with a surrogate.
+    batch_level : bool
+        True when a row's coefficient depends on the other rows of the batch (BAPO's adaptive
+        bounds, VCPO's ESS scale); such a rule has the token signature and is not ``seq_only``.
+        Its :meth:`phi` evaluates each point as a batch of its own.
     """
 
     name: str
@@ -130,6 +144,7 @@ class Rule:
     on_policy: str
     body: Callable = field(repr=False, compare=False)
     surrogate_form: Callable | None = field(default=None, repr=False, compare=False)
+    batch_level: bool = False
 
     @property
     def has_surrogate(self) -> bool:
@@ -280,9 +295,13 @@ class Rule:
         """The coefficient of a one-token sequence (T = 1, W = r) as a function of log W.
 
         ``log_w`` and ``adv`` are 1-D (or broadcastable scalars); returns the same shape. This is
-        the curve phi(W) drawn in the kernel figure.
+        the curve phi(W) drawn in the kernel figure. A ``batch_level`` rule is evaluated at each
+        point alone (a batch of one sequence: VCPO's ESS/B is then 1, BAPO's bounds those of a
+        batch of one sign), not with the points as one batch.
         """
         lw = as_float_array(log_w, "log_w")
+        if self.batch_level:
+            return self._phi_pointwise(lw, adv, params)
         if is_torch(lw):
             import torch
 
@@ -294,6 +313,23 @@ class Rule:
             adv1 = np.broadcast_to(as_float_array(adv, "adv"), np.shape(lw)).reshape(-1)
             mask = np.ones(lw1.shape, dtype=bool)
         return self.coefficient(lw1, mask, adv1, params).reshape(lw.shape)
+
+    def _phi_pointwise(self, lw, adv, params):
+        """phi of a batch-level rule: one [1, 1] batch per point."""
+        if is_torch(lw):
+            import torch
+
+            flat = lw.reshape(-1, 1, 1)
+            adv1 = torch.broadcast_to(torch.as_tensor(adv, device=lw.device), lw.shape)
+            adv1 = adv1.reshape(-1, 1)
+            one = torch.ones((1, 1), dtype=torch.bool, device=lw.device)
+            out = [self.coefficient(flat[i], one, adv1[i], params) for i in range(flat.shape[0])]
+            return torch.cat(out).reshape(lw.shape) if out else lw.clone()
+        flat = np.atleast_1d(lw).reshape(-1, 1, 1)
+        adv1 = np.broadcast_to(as_float_array(adv, "adv"), np.shape(lw)).reshape(-1, 1)
+        one = np.ones((1, 1), dtype=bool)
+        out = [self.coefficient(flat[i], one, adv1[i], params) for i in range(flat.shape[0])]
+        return (np.concatenate(out) if out else flat.astype(lw.dtype)).reshape(np.shape(lw))
 
     def surrogate(self, log_w, adv, params=None):
         """f(W) at T = 1 with W f'(W) = phi(W) (NumPy float64), or None without a surrogate.
@@ -315,11 +351,15 @@ class Rule:
 _RULES: dict[str, Rule] = {}
 
 
-def _add(name, *, level, params, seq_only, body, formula, on_policy, surrogate):
+def _add(name, *, level, params, seq_only, body, formula, on_policy, surrogate, batch_level=False):
     """Register one rule (see :class:`Rule` for the fields)."""
     if name in _RULES:
         raise ValueError(f"rule {name!r} is already registered")
-    _RULES[name] = Rule(name, level, params, seq_only, formula, on_policy, body, surrogate)
+    if batch_level and seq_only:
+        raise ValueError(f"rule {name!r}: a batch-level rule cannot be seq_only")
+    _RULES[name] = Rule(
+        name, level, params, seq_only, formula, on_policy, body, surrogate, batch_level
+    )
 
 
 # One entry per rule; the formula is docs/rules.md's, the source is in the body's docstring.
@@ -368,6 +408,30 @@ _add("vespo", level="sequence", params=VespoParams(), seq_only=True,
      body=cf.vespo_coefficient,
      formula="W^k exp(lam (1-W)), (k, lam) = (k_pos, lam_pos) (A>=0) / (k_neg, lam_neg) (A<0)",
      on_policy="1", surrogate=sf.vespo_surrogate)  # fmt: skip
+# The asymmetry ablation of arXiv 2602.10693: one kernel for both signs (vespo_theory.params).
+_add("vespo_sym23", level="sequence", params=VESPO_SYM_23, seq_only=True,
+     body=cf.vespo_coefficient, formula="W^2 exp(3 (1-W)) for both signs (VespoParams 2,3,2,3)",
+     on_policy="1", surrogate=sf.vespo_surrogate)  # fmt: skip
+_add("vespo_sym32", level="sequence", params=VESPO_SYM_32, seq_only=True,
+     body=cf.vespo_coefficient, formula="W^3 exp(2 (1-W)) for both signs (VespoParams 3,2,3,2)",
+     on_policy="1", surrogate=sf.vespo_surrogate)  # fmt: skip
+# The length-normalisation ablation of arXiv 2602.10693 (our reading: the kernel at W').
+_add("vespo_sqrt", level="sequence", params=VespoParams(), seq_only=True,
+     body=cf.vespo_sqrt_coefficient, formula="phi(W'), W' = exp(log W / sqrt(T))",
+     on_policy="1", surrogate=sf.vespo_sqrt_surrogate)  # fmt: skip
+_add("vespo_lin", level="sequence", params=VespoParams(), seq_only=True,
+     body=cf.vespo_lin_coefficient, formula="phi(W'), W' = exp(log W / T) = s",
+     on_policy="1", surrogate=sf.vespo_lin_surrogate)  # fmt: skip
+_add("topr", level="sequence", params=ToprParams(), seq_only=True, body=cf.topr_coefficient,
+     formula="(1 (A>=0) / min(W, 1) (A<0)) / T", on_policy="1/T",
+     surrogate=sf.topr_surrogate)  # fmt: skip
+_add("bapo", level="token", params=BapoParams(), seq_only=False, body=cf.bapo_coefficient,
+     formula="A>=0: r 1[r <= c_high]; A<0: r 1[c_low <= r <= c], (c_low, c_high) adapted to the "
+     "batch's positive share", on_policy="1", surrogate=None,
+     batch_level=True)  # fmt: skip
+_add("vcpo", level="sequence", params=VcpoParams(), seq_only=False, body=cf.vcpo_coefficient,
+     formula="W sqrt(min(1, (ESS/B') / base_ess_ratio)), ESS over the batch's rows",
+     on_policy="1", surrogate=None, batch_level=True)  # fmt: skip
 
 
 def available() -> list[str]:

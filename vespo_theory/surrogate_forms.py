@@ -12,8 +12,9 @@ evaluates it with :func:`evaluate`; :mod:`vespo_theory.derivations.surrogates` c
 statement symbolically (claims ``F-<rule>``). SymPy is imported only when a statement is used.
 
 Every statement has the signature ``f(params, pos, T=1, symbolic_vespo=False)``: ``pos`` selects
-the A >= 0 branch, ``T`` the length (GSPO only; SAPO's 1/T is its token mean and is left out of
-f, use T = 1), ``symbolic_vespo`` states VESPO with symbols k, lam > 0.
+the A >= 0 branch, ``T`` the length (GSPO, VESPO_sqrt and VESPO_lin, whose W' depends on it, are
+checked with a symbolic T; SAPO's and TOPR's 1/T is their token mean: their f holds it, checked
+at T = 1), ``symbolic_vespo`` states the VESPO kernels with symbols k, lam > 0.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ __all__ = [
     "token_mis_surrogate",
     "seq_mis_surrogate",
     "vespo_surrogate",
+    "vespo_sqrt_surrogate",
+    "vespo_lin_surrogate",
+    "topr_surrogate",
     "evaluate",
 ]
 
@@ -162,6 +166,49 @@ def vespo_surrogate(params, pos, T=1, symbolic_vespo=False):
         lam = _q(params.lam_pos if pos else params.lam_neg)
     f = sp.exp(lam) * lam ** (-k) * sp.lowergamma(k, lam * W)
     return [(f, W**k * sp.exp(lam * (1 - W)), 0, sp.oo)]
+
+
+def _vespo_scaled(params, pos, a, scale, symbolic_vespo):
+    """The surrogate of the kernel at W' = W^a: f = scale e^lam lam^-k lowergamma(k, lam W^a),
+    whose d f / d log W = scale a phi(W^a); with scale = 1/a that is phi(W^a)."""
+    import sympy as sp
+
+    W, _T, k_sym, lam_sym = symbols()
+    if symbolic_vespo:
+        k, lam = k_sym, lam_sym
+    else:
+        k = _q(params.k_pos if pos else params.k_neg)
+        lam = _q(params.lam_pos if pos else params.lam_neg)
+    u = W**a
+    f = scale * sp.exp(lam) * lam ** (-k) * sp.lowergamma(k, lam * u)
+    return [(f, u**k * sp.exp(lam * (1 - u)), 0, sp.oo)]
+
+
+def vespo_sqrt_surrogate(params, pos, T=1, symbolic_vespo=False):
+    """VESPO_sqrt: sqrt(T) e^lam lam^-k lowergamma(k, lam W'), W' = W^(1/sqrt(T)): its
+    derivative in log W is phi(W') (the registry's detached weight)."""
+    import sympy as sp
+
+    return _vespo_scaled(params, pos, 1 / sp.sqrt(T), sp.sqrt(T), symbolic_vespo)
+
+
+def vespo_lin_surrogate(params, pos, T=1, symbolic_vespo=False):
+    """VESPO_lin: T e^lam lam^-k lowergamma(k, lam W'), W' = W^(1/T) = s."""
+    import sympy as sp
+
+    return _vespo_scaled(params, pos, sp.Integer(1) / T, sp.Integer(1) * T, symbolic_vespo)
+
+
+def topr_surrogate(params, pos, T=1, symbolic_vespo=False):
+    """TOPR: A >= 0 log W; A < 0 truncated IS at 1 (W below 1, 1 + log W above); each / T with
+    ``length_norm``."""
+    import sympy as sp
+
+    W, one = symbols()[0], sp.Integer(1)
+    n = T if params.length_norm else 1
+    if pos:
+        return [(sp.log(W) / n, one / n, 0, sp.oo)]
+    return [(W / n, W / n, 0, 1), ((1 + sp.log(W)) / n, one / n, 1, sp.oo)]
 
 
 @functools.lru_cache(maxsize=256)

@@ -909,7 +909,7 @@ def _piece_sup(phi, lo, hi):
 def _registry_max(name: str, pos: bool, lw: np.ndarray, Ts=(1, 2, 4), seed: int = 20260307):
     """max of the registry's coefficient over log-ratios ``lw`` (each row all tokens equal) and
     seeded rows of independent token log-ratios, at lengths ``Ts``; returns
-    ``(max, log-ratio of the argmax row, T there)``."""
+    ``(max, log-ratio of the argmax token, T there)``."""
     rule = get_rule(name)
     rng = np.random.default_rng(seed)
     best = (-np.inf, 0.0, 1)
@@ -923,7 +923,9 @@ def _registry_max(name: str, pos: bool, lw: np.ndarray, Ts=(1, 2, 4), seed: int 
             if T > 1:  # independent token ratios as well (GMPO, per-decision IS mix tokens)
                 X = np.vstack([X, rng.uniform(-3.0, 3.0, size=(2000, T))])
             c = rule.coefficient(X, np.ones(X.shape, dtype=bool), np.full(X.shape[0], adv[0]))
-            rows = X[:, 0]
+            # each row's log-ratio at its largest coefficient (a token rule's argmax token, not
+            # the row's first token: they differ on the independent rows)
+            rows = X[np.arange(X.shape[0]), c.argmax(axis=1)]
             c = c.max(axis=1)
         i = int(np.argmax(c))
         if c[i] > best[0]:

@@ -11,9 +11,11 @@ statement and is the one list of rules with a surrogate. A check (claim ``F-<rul
    statement and the production code describe the same rule.
 
 Rules without a surrogate of W alone (per-decision IS: a prefix product; GMPO: a geometric mean
-of token-clipped ratios) have no claim here. VESPO's surrogate is claim K2's
-``f = e^lam lam^-k lowergamma(k, lam W)``, checked here also with symbolic k, lam > 0. GSPO's is
-checked with a symbolic length T (s = W^(1/T)).
+of token-clipped ratios; BAPO and VCPO: batch-level, their coefficient depends on the other
+rows of the batch) have no claim here. VESPO's surrogate is claim K2's
+``f = e^lam lam^-k lowergamma(k, lam W)``, checked here also with symbolic k, lam > 0 (so are
+VESPO_sqrt's and VESPO_lin's). GSPO's, VESPO_sqrt's and VESPO_lin's are checked with a symbolic
+length T (s = W^(1/T); W' = W^(1/sqrt(T)), W^(1/T)), and numerically at T = 3.
 
 ``wrong_premise=True`` states a wrong surrogate (f + W^2/10 on every piece) so that a test can see
 each check fail.
@@ -35,6 +37,11 @@ W, T_SYM, K_SYM, LAM_SYM = symbols()
 
 # Rules with a surrogate, in registry order; each registered as claim "F-<name>".
 SURROGATE_RULES = tuple(n for n in available() if get_rule(n).has_surrogate)
+
+# Rules whose surrogate depends on the length T beyond a 1/T factor: checked with a symbolic T.
+_SYMBOLIC_T = frozenset({"gspo", "vespo_sqrt", "vespo_lin"})
+# Rules whose kernel is also checked with symbolic k, lam > 0.
+_SYMBOLIC_KERNEL = frozenset({"vespo", "vespo_sqrt", "vespo_lin"})
 
 
 def pieces(name: str, params, pos: bool, T=1, symbolic_vespo: bool = False):
@@ -73,8 +80,8 @@ def check_surrogate(name: str, params=None, wrong_premise: bool = False) -> Chec
     rtol = 1e-10
     for pos in (True, False):
         side = "A>=0" if pos else "A<0"
-        T_list = [T_SYM] if name == "gspo" else [1]
-        sym_cases = [(T_list[0], False)] + ([(1, True)] if name == "vespo" else [])
+        T_list = [T_SYM] if name in _SYMBOLIC_T else [1]
+        sym_cases = [(T_list[0], False)] + ([(1, True)] if name in _SYMBOLIC_KERNEL else [])
         for T, sym_vespo in sym_cases:
             ps = pieces(name, params, pos, T=T, symbolic_vespo=sym_vespo)
             if wrong_premise:
@@ -90,7 +97,7 @@ def check_surrogate(name: str, params=None, wrong_premise: bool = False) -> Chec
                 if jump != 0:
                     problems.append(f"{side}: f jumps by {jump} at W = {b}")
         # numeric: the stated phi is the registry's coefficient inside every piece
-        T_num = 3 if name == "gspo" else 1
+        T_num = 3 if name in _SYMBOLIC_T else 1
         for i, (_f, phi, lo, hi) in enumerate(pieces(name, params, pos, T=T_num)):
             w0 = _interior_point(lo, hi)
             stated = float(phi.subs(W, w0))
@@ -118,7 +125,7 @@ def check_surrogate(name: str, params=None, wrong_premise: bool = False) -> Chec
         assumptions=with_premises(
             f"F-{name}",
             f"parameters {params}"
-            + ("; VESPO also with symbolic k, lam > 0" if name == "vespo" else "")
+            + ("; the kernel also with symbolic k, lam > 0" if name in _SYMBOLIC_KERNEL else "")
             + ("; WRONG PREMISE: f + W^2/10" if wrong_premise else ""),
         ),
         method="symbolic+numeric",
