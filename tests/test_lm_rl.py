@@ -124,7 +124,8 @@ def _rows_of(out, cache, **kw):
     return _rows(out)
 
 
-@pytest.mark.parametrize("rule", ["ppo_clip", "gspo", "cispo", "token_tis"])
+# the batch-level rules (bapo, vcpo: a statistic of the whole mini-batch) and topr as well
+@pytest.mark.parametrize("rule", ["ppo_clip", "gspo", "cispo", "token_tis", "topr", "bapo", "vcpo"])
 def test_other_rules_and_decoupled_correction_run(tmp_path, cache, rule):
     cfg = LMRunConfig(
         **{**TINY, "rule": rule, "steps": 2, "correction": "decoupled", "mismatch": "noise:0.2"}
