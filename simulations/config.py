@@ -149,14 +149,20 @@ class _Base:
 
 
 def resolve_rules(rules) -> tuple[Rule, ...]:
-    """Rule objects from names (or Rule objects, passed through); ``None`` = every rule.
+    """Rule objects from names (or Rule objects, passed through); ``None`` = every rule the
+    simulators can evaluate.
 
     The one place names become :class:`~vespo_theory.rules.Rule` objects: the entry points
     (CLI, sweep cells, the public ``simulate_*`` functions) call it once and pass Rules down.
     A single string is one name, or several separated by commas (as ``--rules``).
+
+    Batch-level rules (``Rule.batch_level``: BAPO's adaptive bounds, VCPO's ESS scale) are left
+    out of ``None`` and refused by name: their coefficient depends on the whole training batch,
+    so the simulators' per-sequence population statistics (an enumerated support or Monte
+    Carlo draws treated as one batch) would be numbers of no batch anyone trains with.
     """
     if rules is None:
-        return tuple(get_rule(n) for n in available())
+        return tuple(r for r in (get_rule(n) for n in available()) if not r.batch_level)
     if isinstance(rules, (str, Rule)):
         rules = [rules]
     if not isinstance(rules, Iterable):
@@ -173,6 +179,15 @@ def resolve_rules(rules) -> tuple[Rule, ...]:
         raise ValueError(
             "rules is empty: name at least one rule (or omit it for every rule); valid: "
             + ", ".join(available())
+        )
+    batch = [r.name for r in out if r.batch_level]
+    if batch:
+        raise ValueError(
+            f"rules: {', '.join(batch)} "
+            + ("is a batch-level rule" if len(batch) == 1 else "are batch-level rules")
+            + " (the coefficient depends on the whole training batch): the simulators "
+            "compute per-sequence population statistics and do not cover them; use them in "
+            "vespo train-lm or vespo_theory.losses"
         )
     return tuple(out)
 

@@ -317,3 +317,19 @@ def test_rule_names_are_resolved_once_at_the_entry(capsys, monkeypatch):
     calls.clear()
     assert main(["simulate", "bandit", "--rules", "vespo", "--n-mc", "100", "--json"]) == 0
     assert calls == ["vespo"]
+
+
+def test_batch_level_rules_are_left_out_and_refused_by_name():
+    """BAPO and VCPO compute their coefficient from the whole batch: the simulators' default rule
+    list leaves them out, and naming one is one clear error (no population number exists)."""
+    from simulations.config import resolve_rules
+    from vespo_theory.rules import available, get_rule
+
+    batch = {n for n in available() if get_rule(n).batch_level}
+    assert batch >= {"bapo", "vcpo"}  # the premise: the registry marks them
+    names = {r.name for r in resolve_rules(None)}
+    assert not names & batch and names | batch == set(available())
+    with pytest.raises(ValueError, match=r"^rules: bapo is a batch-level rule \(the coeff"):
+        resolve_rules(["vespo", "bapo"])
+    with pytest.raises(ValueError, match=r"^rules: bapo, vcpo are batch-level rules"):
+        resolve_rules("bapo,vcpo")
