@@ -439,7 +439,7 @@ _ENTRIES += [
         f"F-{name}",
         f"surrogate of rule {name}: W f'(W) = phi(W)",
         "W > 0; f continuous; phi is the registry's coefficient (vespo_theory.rules); T = 1 "
-        "(one token) except GSPO (symbolic T)",
+        "(one token) except GSPO, vespo_sqrt and vespo_lin (symbolic T)",
         source="arXiv 2602.10693 Eq. 4 (phi = W f'(W)); each rule's paper in docs/rules.md",
     )
     for name in SURROGATE_RULE_NAMES
