@@ -20,7 +20,9 @@ from simulations.lm.grads import (
     param_count,
     per_sample_grads,
     reference_grads,
+    sequence_score_norms,
     trace_cov,
+    vcpo_advantages,
 )
 from simulations.lm.model import GPT, GPTConfig
 from simulations.lm.sampling import generate, left_pad
@@ -196,3 +198,25 @@ def test_sketch_through_the_iterator_and_its_memory_use():
     assert per_sample_grads(model, r, sketch=sk, chunk=1, memory_limit=4 * P * 4).shape == (6, 16)
     with pytest.raises(ValueError, match="--sketch-kind"):
         GradSketch(4, P, kind="sparse")
+
+
+# ------------------------------------------------------------------------------ VCPO hook
+
+
+def test_score_norms_and_vcpo_advantages():
+    model, r = _batch(n=8, d_model=16)
+    g2 = sequence_score_norms(model, r, chunk=3)
+    ref = (reference_grads(model, r).double() ** 2).sum(1).numpy()
+    np.testing.assert_allclose(g2, ref, rtol=1e-5)  # float32 gradients, as above
+    rewards = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0])
+    lw = np.linspace(-1.0, 1.0, 8)
+    adv = vcpo_advantages(lw, g2, rewards, 4).double()
+    for g in range(2):
+        s = slice(4 * g, 4 * g + 4)
+        w = np.exp(2 * lw[s]) * g2[s]  # b* = sum w^2 g R / sum w^2 g
+        b = float(w @ rewards[s].double().numpy() / w.sum())
+        want = (rewards[s].double() - b) / (rewards[s].double().std() + 1e-6)
+        # float64 baseline, float32 output: 1e-6 relative is ~10 float32 ulps
+        assert torch.allclose(adv[s], want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="whole groups"):
+        vcpo_advantages(lw[:7], g2[:7], rewards[:7], 4)

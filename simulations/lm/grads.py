@@ -76,7 +76,9 @@ __all__ = [
     "param_count",
     "per_sample_grads",
     "reference_grads",
+    "sequence_score_norms",
     "trace_cov",
+    "vcpo_advantages",
 ]
 
 METHODS = ("auto", "vmap", "loop")
@@ -476,3 +478,53 @@ def trace_cov(X, weights=None) -> float:
 def memory_note(n: int, P: int, dtype=torch.float32) -> str:
     """One line: what n gradients of P parameters take (for docs and error messages)."""
     return f"{n} x {P} gradients: {format_bytes(estimate_grad_bytes(n, P, dtype))}"
+
+
+# ------------------------------------------------------------------------------ VCPO hook
+
+
+def sequence_score_norms(
+    model, rollout, *, method: str = "auto", chunk: int = 32, memory_limit: int | None = None
+) -> np.ndarray:
+    """||g_i||^2 = ||grad log pi(y_i)||^2 per sequence, float64 [n], streamed chunk by chunk
+    (the n x P matrix is never held): what VCPO's baseline needs
+    (:func:`vespo_theory.vcpo.vcpo_baseline`)."""
+    n = rollout.response_ids.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for start, G in iter_per_sample_grads(
+        model, rollout, method=method, chunk=chunk, memory_limit=memory_limit
+    ):
+        Gd = G.to(torch.float64)
+        out[start : start + Gd.shape[0]] = (Gd * Gd).sum(1).cpu().numpy()
+    return out
+
+
+def vcpo_advantages(
+    log_w, g_norm2, rewards, group_size: int, *, norm_by_std: bool = True
+) -> torch.Tensor:
+    """VCPO's advantages R_i - b*_g (Huang et al., arXiv 2602.17616): b*_g the off-policy
+    optimal baseline of the prompt group g (:func:`vespo_theory.vcpo.vcpo_group_baselines`,
+    groups of ``group_size`` consecutive rows), divided by the group's reward std + 1e-6 as the
+    RL loop's GRPO advantages are (``grad_baselining_norm_by_std``). float32 [n] on the
+    rewards' device; ``log_w`` and ``g_norm2`` may be NumPy or torch.
+
+    >>> a = vcpo_advantages(np.zeros(4), np.array([1.0, 3.0, 1.0, 1.0]),
+    ...                     torch.tensor([0.0, 1.0, 1.0, 1.0]), 2, norm_by_std=False)
+    >>> a.tolist()  # group 1: b* = (0 * 1 + 1 * 3) / 4 = 0.75; group 2: b* = 1
+    [-0.75, 0.25, 0.0, 0.0]
+    """
+    from vespo_theory.vcpo import vcpo_group_baselines
+
+    R = rewards.detach().to(torch.float64).cpu()
+    n = R.numel()
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be an integer >= 1, got {group_size!r}")
+    if n % group_size:
+        raise ValueError(f"rewards: {n} rows are not whole groups of {group_size}")
+    b = vcpo_group_baselines(log_w, g_norm2, R.numpy(), np.arange(n) // group_size)
+    adv = R - torch.from_numpy(b)
+    if norm_by_std:
+        adv = adv / (R.view(-1, group_size).std(1, unbiased=True) + 1e-6).repeat_interleave(
+            group_size
+        )
+    return adv.to(torch.float32).to(rewards.device)
