@@ -106,7 +106,7 @@ def lab_evidence() -> dict[str, str]:
         return {}
     return {
         "B2": (
-            "small-LM lab, measurement mode (docs/lm.md, `vespo train-lm --measure`, generated "
+            "small-LM lab, measurement mode (docs/lm.md, vespo train-lm --measure, generated "
             f"at commit {commit.group(1) if commit else 'unknown'}): E[phi^2] <= M^2 in every "
             f"length bin of the sampled responses: {verdict.group(1)}"
         )
@@ -272,7 +272,7 @@ pre{background:#f6f6f6;padding:.5em;overflow-x:auto;white-space:pre-wrap;
 .warn{background:#fff1cc;color:#6b4e00}.none{background:#eee;color:#555}
 .claim{border:1px solid #ddd;border-radius:6px;padding:.6em .9em;margin:.8em 0}
 .claim .stmt{font-size:1.02em;margin:.3em 0}.small{font-size:.85em;color:#444}
-.ev{display:grid;grid-template-columns:10.5em 1fr;gap:.2em .8em;margin:.4em 0 .2em 0}
+.ev{display:grid;grid-template-columns:12.5em 1fr;gap:.2em .8em;margin:.4em 0 .2em 0}
 .ev dt{font-weight:600;margin:0}.ev dd{margin:0;min-width:0}
 figure{margin:1em 0 2em 0;border-top:1px solid #eee;padding-top:.6em}
 figure img{max-width:100%;height:auto;display:block;margin:.5em auto;border:1px solid #eee}

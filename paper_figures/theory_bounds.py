@@ -138,6 +138,20 @@ def arrays(data: dict) -> dict:
     return out
 
 
+def evidence(arr: dict) -> dict[str, str]:
+    """One line per claim (B2, B3, P4), from the saved arrays (read by ``vespo report``)."""
+    n = len(arr["labels"])
+
+    def line(keys: tuple[str, ...]) -> str:
+        worst = max(float(np.max(arr[k])) for k in keys)
+        # 1e-12 relative: float64 rounding of exact sums (as tests/test_fig_theory.py allows)
+        verdict = "holds" if worst <= 1 + 1e-12 else "VIOLATED"
+        return f"exact, {n} scenarios: largest observed / bound {worst:.3g} ({verdict})"
+
+    return {"B2": line(("B2_ratio", "B2b_ratio")), "B3": line(("B3_ratio",)),
+            "P4": line(("P4_ratio",))}  # fmt: skip
+
+
 def summary(data: dict) -> list[dict]:
     return [
         {

@@ -197,3 +197,13 @@ def test_headless_browser_renders_every_claim_and_figure(full_report, tmp_path):
     grey = img[..., :3].mean(axis=2)
     assert float(np.std(grey)) > 0.05
     assert shot.stat().st_size > 50_000
+
+
+def test_every_figure_names_real_claims():
+    import paper_figures
+    from paper_figures.lab_planned import S_CLAIMS
+    from vespo_theory import claims
+
+    valid = set(claims.ids()) | set(S_CLAIMS)
+    for spec in paper_figures.registry().values():
+        assert set(spec.claims) <= valid, (spec.name, set(spec.claims) - valid)
