@@ -10,6 +10,12 @@ the ``present`` of the previous call (None for a fresh sequence). Prompts are le
 positions are counted from each row's first real token. Attention is an explicit softmax (in
 float32 at least; deterministic on CPU); every query may attend to itself, so a padding row
 gets finite (ignored) values instead of NaN.
+
+``GPTConfig.attn = "sdpa"`` (opt-in; the default ``"explicit"`` is the code above, unchanged)
+computes the same attention with ``torch.nn.functional.scaled_dot_product_attention`` and a
+boolean mask: equal up to float rounding, without materialising the [B, H, S, S] score
+tensors, which is what makes responses of ~1,000 tokens affordable on CPU (the long-response
+task ``count-long``; docs/lm.md).
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-__all__ = ["GPT", "GPTConfig", "positions_from_mask"]
+__all__ = ["ATTN_IMPLS", "GPT", "GPTConfig", "positions_from_mask"]
+
+ATTN_IMPLS = ("explicit", "sdpa")
 
 
 @dataclass(frozen=True)
@@ -30,8 +39,11 @@ class GPTConfig:
     n_layer: int = 2
     n_head: int = 4
     max_len: int = 96
+    attn: str = "explicit"  # explicit | sdpa (see the module docstring)
 
     def __post_init__(self) -> None:
+        if self.attn not in ATTN_IMPLS:
+            raise ValueError(f"GPTConfig.attn must be one of {ATTN_IMPLS}, got {self.attn!r}")
         for name in ("vocab_size", "d_model", "n_layer", "n_head", "max_len"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -55,6 +67,7 @@ class _Block(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.n_head = cfg.n_head
+        self.sdpa = cfg.attn == "sdpa"
         self.ln1 = nn.LayerNorm(d)
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
@@ -69,10 +82,14 @@ class _Block(nn.Module):
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D // H)) + bias
-        low = att.dtype in (torch.float16, torch.bfloat16)  # softmax in >= float32
-        att = torch.softmax(att.float() if low else att, dim=-1).to(v.dtype)
-        y = (att @ v).transpose(1, 2).reshape(B, S, D)
+        if self.sdpa:  # bias is the boolean mask [B, 1, S, P+S] here
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D // H)) + bias
+            low = att.dtype in (torch.float16, torch.bfloat16)  # softmax in >= float32
+            att = torch.softmax(att.float() if low else att, dim=-1).to(v.dtype)
+            y = att @ v
+        y = y.transpose(1, 2).reshape(B, S, D)
         x = x + self.proj(y)
         x = x + self.mlp(self.ln2(x))
         return x, (k, v)
@@ -117,8 +134,11 @@ class GPT(nn.Module):
         k_abs = torch.arange(P + S, device=idx.device)[None, :]
         allowed = (k_abs <= q_abs)[None] & attn_mask.bool()[:, None, :]
         allowed = allowed | (k_abs == q_abs)[None]
-        zero = torch.zeros((), dtype=x.dtype, device=idx.device)
-        bias = torch.where(allowed, zero, torch.finfo(x.dtype).min)[:, None]  # [B, 1, S, P+S]
+        if self.cfg.attn == "sdpa":
+            bias = allowed[:, None]  # [B, 1, S, P+S] boolean
+        else:
+            zero = torch.zeros((), dtype=x.dtype, device=idx.device)
+            bias = torch.where(allowed, zero, torch.finfo(x.dtype).min)[:, None]  # [B, 1, S, P+S]
         present = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, bias, None if past is None else past[i])

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from simulations.lm.model import ATTN_IMPLS
 from simulations.lm.sampling import Rollout, generate, parse_mismatch, sequence_log_probs
 from simulations.lm.sft import (
     SFT_RECIPE,
@@ -150,6 +151,7 @@ class LMRunConfig:
     sft_lr: float = SFTConfig.lr
     sft_batch_size: int = SFTConfig.batch_size
     sft_seed: int = SFTConfig.seed
+    attn: str = SFTConfig.attn  # explicit | sdpa (GPTConfig.attn); in run_key only if not default
     # Hugging Face causal LM directory (no warm start); None = the built-in transformer
     model: str | None = None
 
@@ -188,6 +190,8 @@ class LMRunConfig:
                 f"got {self.loss_agg_mode!r}"
             )
         parse_mismatch(self.mismatch)
+        if self.attn not in ATTN_IMPLS:
+            raise ValueError(f"attn must be one of {', '.join(ATTN_IMPLS)}, got {self.attn!r}")
         if self.model is not None and not Path(self.model).exists():
             raise ValueError(f"--model: path {self.model!r} does not exist")
 
@@ -201,6 +205,7 @@ class LMRunConfig:
             batch_size=self.sft_batch_size,
             lr=self.sft_lr,
             seed=self.sft_seed,
+            attn=self.attn,
         )
 
 
@@ -355,7 +360,10 @@ def run_key(cfg: LMRunConfig) -> str:
     key."""
     from vespo_theory.provenance import config_hash
 
-    return config_hash({"run": asdict(cfg), **recipe()})
+    run = asdict(cfg)
+    if run["attn"] == SFTConfig.attn:  # the default: keys of configs older than the field
+        del run["attn"]
+    return config_hash({"run": run, **recipe()})
 
 
 def build_model(cfg: LMRunConfig, device: torch.device, progress: bool = False, cache_dir=None):
@@ -412,6 +420,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     cfg_path = out / "config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
+        old.setdefault("attn", SFTConfig.attn)  # runs written before the field existed
         if old != json.loads(json.dumps(cfg_dict)):
             raise ValueError(
                 f"--out {str(out)!r} holds a run with a different config; "

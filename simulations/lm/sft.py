@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from simulations.lm.model import GPT, GPTConfig, positions_from_mask
+from simulations.lm.model import ATTN_IMPLS, GPT, GPTConfig, positions_from_mask
 from simulations.lm.sampling import generate, left_pad
 from simulations.lm.tasks import Task, get_task
 from simulations.lm.tokenizer import CharTokenizer
@@ -61,9 +61,14 @@ class SFTConfig:
     batch_size: int = 64
     lr: float = 3e-3
     seed: int = 0
+    # attention implementation of the model (simulations.lm.model.GPTConfig.attn); a new field:
+    # it enters the cache key only when not the default, so older keys are unchanged
+    attn: str = "explicit"
 
     def __post_init__(self) -> None:
         get_task(self.task)
+        if self.attn not in ATTN_IMPLS:
+            raise ValueError(f"SFTConfig.attn must be one of {ATTN_IMPLS}, got {self.attn!r}")
         for name in ("steps", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -111,13 +116,15 @@ def sft_cache_key(cfg: SFTConfig) -> tuple[str, dict]:
         "torch": torch_minor(),
         **asdict(cfg),
     }
+    if key_cfg["attn"] == "explicit":  # the default: keys of configs older than the field
+        del key_cfg["attn"]
     return config_hash(key_cfg), key_cfg
 
 
 def make_model(cfg: SFTConfig, tok: CharTokenizer, task: Task) -> GPT:
     """A fresh model sized for the task's longest prompt + response."""
     max_len = task.max_len * 2 + 3 + task.max_response_len() + 1
-    gcfg = GPTConfig(tok.vocab_size, cfg.d_model, cfg.n_layer, cfg.n_head, max_len)
+    gcfg = GPTConfig(tok.vocab_size, cfg.d_model, cfg.n_layer, cfg.n_head, max_len, cfg.attn)
     return GPT(gcfg)
 
 

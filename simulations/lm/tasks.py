@@ -8,6 +8,13 @@ sequence length T (and with it the spread of the sequence log-weight) varies wit
   ``A47+85>`` -> ``7+5=12,4+8+1=13:132`` (only the part after ``:`` is scored).
 * ``reverse``: ``R3081>`` -> ``1803``.
 * ``sort``: ``S3081>`` -> ``0138``.
+* ``count`` (long responses): count down from a fixed-width start number to zero,
+  ``|012>`` -> ``011,010,009,...,001,000``: a start ``a`` gives a response of ``4 a`` tokens
+  (EOS included), so ``count-long`` (``a`` in 25-256) runs from 100 to 1,024 tokens. Every
+  token depends only on the previous number and the position within it (fixed offsets of 1-3
+  tokens), which a two-layer model learns in minutes on CPU (``count-xl``: 25-512, up to
+  2,048 tokens, for benchmarks/gpu_validate.py); the reward is exact match of the
+  whole response, so one wrong token anywhere in a thousand fails it.
 
 >>> import numpy as np
 >>> t = get_task("add")
@@ -17,6 +24,8 @@ sequence length T (and with it the spread of the sequence log-weight) varies wit
 (1.0, 0.0)
 >>> get_task("reverse").answer("R3081>"), get_task("sort").answer("S3081>")
 ('1803', '0138')
+>>> get_task("count-long").answer("|003>")
+'002,001,000'
 """
 
 from __future__ import annotations
@@ -36,13 +45,27 @@ class Task:
     description: str
     min_len: int
     max_len: int
-    kind: str = ""  # add | reverse | sort; defaults to the name
+    kind: str = ""  # add | reverse | sort | count; defaults to the name
 
     def __post_init__(self) -> None:
         if not self.kind:
             object.__setattr__(self, "kind", self.name)
-        if self.kind not in ("add", "reverse", "sort"):
-            raise ValueError(f"Task.kind must be add, reverse or sort, got {self.kind!r}")
+        if self.kind not in _HEAD:
+            raise ValueError(f"Task.kind must be add, reverse, sort or count, got {self.kind!r}")
+        if self.kind == "count" and not 1 <= self.min_len <= self.max_len:
+            raise ValueError(
+                f"Task.min_len/max_len: need 1 <= min_len <= max_len for count, "
+                f"got {self.min_len}, {self.max_len}"
+            )
+
+    @property
+    def head(self) -> str:
+        """The prompt's first character (``A``, ``R``, ``S``; ``|`` for count)."""
+        return _HEAD[self.kind]
+
+    def _width(self) -> int:
+        """Digits of every number of a count task (that of ``max_len``)."""
+        return len(str(self.max_len))
 
     # -- prompts ---------------------------------------------------------------------------
     def sample_prompt(self, rng: np.random.Generator) -> str:
@@ -51,6 +74,9 @@ class Task:
             a = int(rng.integers(10 ** (na - 1) if na > 1 else 0, 10**na))
             b = int(rng.integers(10 ** (nb - 1) if nb > 1 else 0, 10**nb))
             return f"A{a}+{b}>"
+        if self.kind == "count":
+            a = int(rng.integers(self.min_len, self.max_len + 1))
+            return f"|{a:0{self._width()}d}>"
         n = int(rng.integers(self.min_len, self.max_len + 1))
         digits = "".join(str(d) for d in rng.integers(0, 10, size=n))
         return f"{self.kind[0].upper()}{digits}>"
@@ -61,7 +87,7 @@ class Task:
 
     # -- answers ---------------------------------------------------------------------------
     def _check_prompt(self, prompt: str) -> str:
-        head = self.kind[0].upper()
+        head = self.head
         if not (prompt.startswith(head) and prompt.endswith(">")):
             raise ValueError(f"prompt: {prompt!r} is not a {self.name!r} prompt")
         return prompt[1:-1]
@@ -73,6 +99,11 @@ class Task:
             return body[::-1]
         if self.kind == "sort":
             return "".join(sorted(body))
+        if self.kind == "count":
+            w = self._width()
+            if len(body) != w or not body.isdigit() or int(body) < 1:
+                raise ValueError(f"prompt: {prompt!r} is not a {self.name!r} prompt")
+            return ",".join(f"{i:0{w}d}" for i in range(int(body) - 1, -1, -1))
         a, b = body.split("+")
         da, db = a[::-1], b[::-1]
         steps, carry = [], 0
@@ -99,8 +130,12 @@ class Task:
         if self.kind == "add":
             n = self.max_len
             return n * len("9+9+1=19,") + n + 2 + 4
+        if self.kind == "count":
+            return self.max_len * (self._width() + 1) + 4
         return self.max_len + 1 + 4
 
+
+_HEAD = {"add": "A", "reverse": "R", "sort": "S", "count": "|"}
 
 TASKS: dict[str, Task] = {
     "add": Task("add", "multi-digit addition with worked column steps; 1-3 digit operands", 1, 3),
@@ -108,6 +143,20 @@ TASKS: dict[str, Task] = {
     "sort": Task("sort", "sort a digit string of length 3-12", 3, 12),
     "reverse-short": Task(
         "reverse-short", "reverse a digit string of length 1-3 (easy: smoke tests)", 1, 3, "reverse"
+    ),
+    "count-long": Task(
+        "count-long",
+        "count down from a start in 25-256 to 000 (long responses: 100-1,024 tokens)",
+        25,
+        256,
+        "count",
+    ),
+    "count-xl": Task(
+        "count-xl",
+        "count down from a start in 25-512 to 000 (responses of 100-2,048 tokens; GPU scale)",
+        25,
+        512,
+        "count",
     ),
 }
 

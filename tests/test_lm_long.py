@@ -1,0 +1,123 @@
+"""The long-response task (count-long), the opt-in SDPA attention and the lm_long configs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from simulations.lm.model import GPT, GPTConfig, positions_from_mask
+from simulations.lm.sampling import generate, left_pad, sequence_log_probs
+from simulations.lm.tasks import get_task
+from simulations.lm.tokenizer import CharTokenizer
+
+TOK = CharTokenizer()
+REPO = Path(__file__).resolve().parent.parent
+# float64 models: the explicit softmax and SDPA differ only in summation order (the same bound
+# as tests/test_lm_model.py's TOL64: ~1e-13 per logit, a response sums <= 60 tokens here).
+TOL64 = 1e-11
+
+
+def test_count_task_answers_rewards_and_length_range():
+    task = get_task("count-long")
+    assert task.answer("|003>") == "002,001,000"
+    assert task.reward("|003>", "002,001,000") == 1.0
+    assert task.reward("|003>", "002,001,001") == 0.0
+    prompts = task.sample(np.random.default_rng(0), 2000)
+    lengths = [len(TOK.encode(task.answer(p))) + 1 for p in prompts]  # + EOS
+    # start a in 25-256 -> 4a tokens: exactly 100 to 1,024
+    assert min(lengths) >= 100 and max(lengths) <= 1024
+    assert min(lengths) < 120 and max(lengths) > 1000  # the range is covered
+    assert max(lengths) <= task.max_response_len()
+    xl = get_task("count-xl")
+    assert len(TOK.encode(xl.answer("|512>"))) + 1 == 2048 <= xl.max_response_len()
+    for bad in ("|3>", "R003>", "|000>", "|0a3>"):
+        with pytest.raises(ValueError, match="prompt"):
+            task.answer(bad)
+
+
+def _pair(attn_b="sdpa"):
+    torch.manual_seed(0)
+    a = GPT(GPTConfig(TOK.vocab_size, 32, 2, 4, 96)).double()
+    b = GPT(GPTConfig(TOK.vocab_size, 32, 2, 4, 96, attn_b)).double()
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def test_sdpa_equals_explicit_attention_with_padding_and_cache():
+    a, b = _pair()
+    ids, mask = left_pad([[1, *TOK.encode(t)] for t in ("|012>", "R0123456>")], 0, "cpu")
+    la, _ = a(ids, mask, positions_from_mask(mask))
+    lb, _ = b(ids, mask, positions_from_mask(mask))
+    assert torch.allclose(la, lb, atol=TOL64, rtol=0)
+    ra = generate(a, ids, mask, 40, eos_id=2, pad_id=0, generator=torch.Generator().manual_seed(3))
+    rb = generate(b, ids, mask, 40, eos_id=2, pad_id=0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(ra.response_ids, rb.response_ids)  # same tokens through the KV cache
+    assert torch.allclose(ra.rollout_log_prob, rb.rollout_log_prob, atol=TOL64, rtol=0)
+    assert torch.allclose(sequence_log_probs(b, ra), ra.rollout_log_prob, atol=TOL64, rtol=0)
+    with pytest.raises(ValueError, match="attn"):
+        GPTConfig(TOK.vocab_size, attn="flash")
+
+
+def test_new_attn_field_keeps_old_cache_and_run_keys():
+    from simulations.lm.rl import LMRunConfig, recipe, run_key
+    from simulations.lm.sft import SFTConfig, sft_cache_key
+    from vespo_theory.provenance import config_hash
+
+    cfg = SFTConfig()
+    key, key_cfg = sft_cache_key(cfg)
+    assert "attn" not in key_cfg  # default: the key of the code before the field
+    assert sft_cache_key(SFTConfig(attn="sdpa"))[0] != key
+    run = LMRunConfig()
+    old = {k: v for k, v in asdict(run).items() if k != "attn"}
+    assert run_key(run) == config_hash({"run": old, **recipe()})
+    assert run_key(LMRunConfig(attn="sdpa")) != run_key(run)
+    with pytest.raises(ValueError, match="attn"):
+        LMRunConfig(attn="x")
+
+
+@pytest.mark.parametrize("name", ["lm_long_fast", "lm_long"])
+def test_lm_long_configs_build_valid_cells(name):
+    from simulations.lm.rl import LMRunConfig
+
+    cfg = json.loads((REPO / "configs" / f"{name}.json").read_text())
+    assert cfg["kind"] == "lm"
+    base = cfg["base"]
+    assert base["task"] == "count-long" and base["attn"] == "sdpa"
+    grid = cfg["grid"]
+    assert set(grid["rule"]) == {"vespo", "ppo_clip", "gspo", "sapo"}
+    assert len(grid["seed"]) >= 3  # 95 % intervals over seeds
+    for n in grid["staleness"]:
+        LMRunConfig(**{**base, "rule": "vespo", "staleness": n, "seed": 0})
+        assert n <= base["steps"]
+
+
+def test_count_long_sft_and_rl_smoke(tmp_path):
+    """Two RL steps on count-long with an SDPA model: the loop runs, log W is a sum over
+    hundreds of tokens (responses of the untrained model run long), metrics are finite."""
+    from simulations.lm.rl import LMRunConfig, run
+
+    cfg = LMRunConfig(
+        task="count-long",
+        attn="sdpa",
+        steps=2,
+        staleness=2,
+        prompts_per_step=2,
+        group_size=2,
+        eval_every=2,
+        heldout_n=2,
+        d_model=16,
+        n_head=2,
+        n_layer=1,
+        sft_steps=1,
+        sft_batch_size=2,
+    )
+    summary = run(cfg, tmp_path / "r", device="cpu", cache_dir=tmp_path / "cache")
+    assert summary["complete"]
+    rows = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3
