@@ -151,8 +151,10 @@ def evidence(arr: dict) -> dict[str, str]:
     """One line per relaxed claim, from the saved arrays (the ``.npz``)."""
     out = {}
     for c, s, lhs, rhs in zip(arr["claims"], arr["status"], arr["lhs"], arr["rhs"]):
+        nd = _digits(float(lhs), float(rhs))  # enough digits to tell the two sides apart
         out[str(c)] = (
-            f"minimal counterexample drawn in theory_counterexamples: lhs {lhs:.4g} > rhs {rhs:.4g}"
+            f"minimal counterexample drawn in theory_counterexamples: lhs {lhs:.{nd}g} > rhs "
+            f"{rhs:.{nd}g}"
             if str(s) == "violated"
             else f"the search found no counterexample ({s})"
         )
