@@ -97,11 +97,16 @@ def rule_names(cfg: dict) -> list[str]:
 
 
 def _coefficient_single_token(rule, w: np.ndarray, adv_sign: float) -> np.ndarray:
-    """phi(W) for T = 1 from the registry: ``Rule.coefficient`` on a [B, 1] batch."""
+    """phi(W) for T = 1 from the registry: ``Rule.coefficient`` on a [B, 1] batch; for a
+    batch-level rule (BAPO, VCPO: the coefficient depends on the whole batch) ``Rule.phi``,
+    which evaluates each point as a batch of one, so the grid itself is not taken as a batch."""
     tok_log_ratio = np.log(w)[:, None]
-    mask = np.ones_like(tok_log_ratio, dtype=bool)
     adv = np.full(w.shape, adv_sign)
-    c = np.asarray(rule.coefficient(tok_log_ratio, mask, adv), dtype=np.float64)
+    if getattr(rule, "batch_level", False):
+        c = np.asarray(rule.phi(tok_log_ratio[:, 0], adv), dtype=np.float64)[:, None]
+    else:
+        mask = np.ones_like(tok_log_ratio, dtype=bool)
+        c = np.asarray(rule.coefficient(tok_log_ratio, mask, adv), dtype=np.float64)
     if c.shape != tok_log_ratio.shape:
         raise RuntimeError(
             f"rule {rule.name!r}: coefficient returned shape {c.shape}, expected "

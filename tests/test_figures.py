@@ -333,3 +333,13 @@ def test_lab_figures_are_listed_as_missing_with_their_command(tmp_path, capsys):
     rc = vespo_main(["figures", "table1_model_sizes", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "vespo sweep" in err and "data missing" in err
+
+
+def test_batch_level_rules_are_drawn_point_by_point():
+    """VCPO scales W by sqrt(ESS/B) of its batch: the kernel figure must draw phi(W) = W (a batch
+    of one), not W times the ESS factor of the plotted grid taken as one batch."""
+    data = kernels.compute(kernels.resolve_config(fast=True, extra_rules=["vcpo"]))
+    w = data["w"]
+    for sign in ("pos", "neg"):
+        # W itself up to float64 rounding of exp(log W) (a few ulp)
+        np.testing.assert_allclose(data["phi"]["vcpo"][sign], w, rtol=1e-13)
