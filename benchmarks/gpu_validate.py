@@ -92,6 +92,7 @@ PRESETS = {
 }
 
 CSV_COLUMNS = [
+    "rule",
     "advantage",
     "length_bin",
     "n",
@@ -131,6 +132,9 @@ def parse_args(argv):
         typ = str if name == "task" else (float if name.endswith("lr") else int)
         ap.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
     ap.add_argument("--json", action="store_true", help="also print the records as JSON")
+    ap.add_argument(
+        "--dry-run", action="store_true", help="print the plan and memory estimate, run nothing"
+    )
     return ap.parse_args(argv)
 
 
@@ -161,7 +165,7 @@ def _settings(args) -> dict:
         raise ValueError(f"--warm-lr must be a finite number > 0, got {s['warm_lr']}")
     if s["device"] not in ("cpu", "cuda"):
         raise ValueError(f"--device must be cpu or cuda, got {s['device']!r}")
-    if s["device"] == "cuda" and not torch.cuda.is_available():
+    if s["device"] == "cuda" and not torch.cuda.is_available() and not args.dry_run:
         raise ValueError("--device cuda: no CUDA device is available (use --tiny for the CPU run)")
     return s
 
@@ -170,7 +174,8 @@ def estimate_bytes(s: dict, P: int, T: int, vocab: int) -> int:
     """Peak memory of the run, roughly (the largest terms; 1.5x margin for the allocator).
 
     Parameters: float32 master + Adam (12 B each), two bfloat16 (or float32 on CPU) copies, one
-    float32 gradient and its float64 copy, and one float64 running sum of P per length bin.
+    float32 gradient and its float64 copy, and float64 running sums of P (two advantage
+    functions x (length bins + all)).
     Sampling: the KV cache of a chunk (2 x layers x chunk x T x d_model) plus its concatenation
     copy. Scoring and training: activations of ``warm_batch`` (training, with grad) or ``chunk``
     (no grad) sequences of T tokens, ~ (16 d_model + vocab) floats per token per layer.
@@ -178,7 +183,7 @@ def estimate_bytes(s: dict, P: int, T: int, vocab: int) -> int:
     from simulations.lm.measure import length_bins
 
     half = 2 if s["device"] == "cuda" else 4
-    n_acc = len(length_bins(T)) + 1  # one float64 running sum per length bin, and "all"
+    n_acc = 2 * (len(length_bins(T)) + 1)  # float64 running sums: 2 advantages x (bins + all)
     params = P * (12 + 2 * half + 4 + 8 + 8 * n_acc)
     kv = 2 * 2 * s["n_layer"] * s["chunk"] * T * s["d_model"] * half
     act_train = s["warm_batch"] * T * (16 * s["d_model"] * s["n_layer"] + 2 * vocab) * 4
@@ -249,6 +254,17 @@ def _bins(lengths: np.ndarray) -> list[tuple[int, int]]:
     ]
 
 
+def plan(s: dict) -> tuple[int, int]:
+    """(parameter count, estimated peak bytes) of the run of ``s``, without allocating."""
+    from simulations.lm.tasks import get_task
+    from simulations.lm.tokenizer import CharTokenizer
+
+    max_len = 8 + get_task(s["task"]).max_response_len() + 1
+    d, L, V = s["d_model"], s["n_layer"], CharTokenizer().vocab_size
+    P = V * d + max_len * d + L * (12 * d * d + 13 * d) + 2 * d + d * V + V
+    return P, estimate_bytes(s, P, max_len, V)
+
+
 def run(s: dict, out: Path) -> list[dict]:
     import copy
 
@@ -273,10 +289,7 @@ def run(s: dict, out: Path) -> list[dict]:
     max_len = 8 + T_resp + 1
     torch.manual_seed(s["seed"])
     cfg = GPTConfig(tok.vocab_size, s["d_model"], s["n_layer"], s["n_head"], max_len, "sdpa")
-    # parameter count without allocating the model
-    d, L, V = s["d_model"], s["n_layer"], tok.vocab_size
-    P = V * d + max_len * d + L * (12 * d * d + 13 * d) + 2 * d + d * V + V
-    need = estimate_bytes(s, P, max_len, V)
+    P, need = plan(s)
     check_memory(
         need,
         f"the validation run ({P / 1e6:.1f}M parameters, {s['chunk']} x {max_len} tokens)",
@@ -407,7 +420,7 @@ def run(s: dict, out: Path) -> list[dict]:
         }
         out = []
         for mode, (A, ph, M2) in modes.items():
-            rec = {"advantage": mode, **base}
+            rec = {"rule": "vespo", "advantage": mode, **base}
             if ng:
                 a2g2 = A[gsel] ** 2 * g2[gsel]
                 e_phi2 = float((ph[gsel] ** 2 * a2g2).mean())
@@ -465,6 +478,12 @@ def write(out: Path, s: dict, records: list[dict], info: dict) -> None:
     (out / "gpu_validate.json").write_text(dump_json(doc) + "\n")
 
 
+def get_task_len(s: dict) -> int:
+    from simulations.lm.tasks import get_task
+
+    return get_task(s["task"]).max_response_len() - 4  # the longest correct answer + EOS
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -472,6 +491,14 @@ def main(argv=None) -> int:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out: {str(out)!r} exists and is not a folder")
+        if args.dry_run:
+            P, need = plan(s)
+            print(
+                f"{s['preset']}: {P:,} parameters ({P / 1e6:.1f}M), {s['n']} responses of "
+                f"up to {get_task_len(s)} tokens, estimated peak memory {need / 2**30:.1f} GiB; "
+                f"settings {json.dumps(s)}"
+            )
+            return 0
         records, info = run(s, out)
     except ValueError as exc:  # includes MemoryLimitError
         print(f"gpu_validate: error: {exc}", file=sys.stderr)

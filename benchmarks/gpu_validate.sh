@@ -6,8 +6,9 @@
 #   bash benchmarks/gpu_validate.sh --tiny [OUT]   # the same code on CPU in seconds (the test)
 #
 # What it measures, and the expected time: docs/lm.md, "The GPU path"; the steps are in the
-# docstring of benchmarks/gpu_validate.py (the entry this script runs; `vespo validate-bound`
-# did not exist when this was written). Writes OUT/gpu_validate.json and OUT/gpu_validate.csv.
+# docstring of benchmarks/gpu_validate.py, the entry this script runs (not `vespo validate-bound`:
+# its built-in path trains the warm start on CPU and builds only the small model; docs/lm.md
+# says why). Writes OUT/gpu_validate.json and OUT/gpu_validate.csv. Never run on a GPU yet.
 # The GPU run is capped at 8 minutes (`timeout 480`: exit status 124 past it).
 # Extra options after OUT go to gpu_validate.py (e.g. --n 512 --warm-steps 300).
 set -euo pipefail

@@ -92,6 +92,16 @@ JOBS: dict[str, Job] = {
             est="8 s",
             script=True,
         ),
+        # the long-response study (docs/lm.md "Long responses"; render: scripts/regen_lm_long.py)
+        _sweep("lm_long_fast", ("lm_long_fast", "lm_long_warm"), "not yet measured"),
+        _sweep("lm_long", ("lm_long",), "not yet measured"),
+        Job(
+            "lm_long_bench",
+            ("scripts/regen_lm_long.py", "--bench", "--print-only"),
+            ("lm_long_bench",),
+            est="2 min",
+            script=True,
+        ),
         Job(
             "lm_measure",
             (
@@ -509,6 +519,22 @@ def render_bench(job, out, info, work) -> dict[str, str]:
     return {"bench_lm": body}
 
 
+def _long():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import regen_lm_long
+
+    return regen_lm_long
+
+
+def render_long(job, out, info, work) -> dict[str, str]:
+    return _long().render_sweep(job.name, out, info, cache=out / "cache")
+
+
+def render_long_bench(job, out, info, work) -> dict[str, str]:
+    line = next(ln for ln in info["stdout"].splitlines() if ln.startswith("BENCH_JSON "))
+    return {"lm_long_bench": _long().render_bench(json.loads(line.split(" ", 1)[1]))}
+
+
 RENDER = {
     "bench_lm": render_bench,
     "lm_compare_fast": render_fast,
@@ -519,6 +545,9 @@ RENDER = {
     "lm_compare_agg": render_agg,
     "lm_compare_seeds": render_seeds,
     "lm_measure": render_measure,
+    "lm_long_fast": render_long,
+    "lm_long": render_long,
+    "lm_long_bench": render_long_bench,
 }
 
 

@@ -53,7 +53,7 @@ def test_tiny_variant_writes_records_and_bounds_hold(tiny_run):
         assert r["var_trace"] <= r["E_phi2_A2_g2"] * (1 + 1e-9) + 1e-9
         assert r["E_phi2_A2_g2"] <= r["bound_B3"] * (1 + 1e-9)
         assert r["E_g2"] > 0 and math.isfinite(r["E_g2"])
-    assert (out / "a" / "gpu_validate.csv").read_text().startswith("advantage,length_bin,")
+    assert (out / "a" / "gpu_validate.csv").read_text().startswith("rule,advantage,length_bin,")
 
 
 def test_same_seed_same_numbers(tiny_run):
