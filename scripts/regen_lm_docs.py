@@ -98,8 +98,8 @@ JOBS: dict[str, Job] = {
         Job(
             "lm_long_bench",
             ("scripts/regen_lm_long.py", "--bench", "--print-only"),
-            ("lm_long_bench",),
-            est="2 min",
+            ("lm_long_bench", "lm_long_gpu_plan"),
+            est="3 min",
             script=True,
         ),
         Job(
@@ -532,7 +532,11 @@ def render_long(job, out, info, work) -> dict[str, str]:
 
 def render_long_bench(job, out, info, work) -> dict[str, str]:
     line = next(ln for ln in info["stdout"].splitlines() if ln.startswith("BENCH_JSON "))
-    return {"lm_long_bench": _long().render_bench(json.loads(line.split(" ", 1)[1]))}
+    res = json.loads(line.split(" ", 1)[1])
+    return {
+        "lm_long_bench": _long().render_bench(res),
+        "lm_long_gpu_plan": _long().render_gpu_plan(),
+    }
 
 
 RENDER = {
