@@ -95,6 +95,7 @@ JOBS: dict[str, Job] = {
         # the long-response study (docs/lm.md "Long responses"; render: scripts/regen_lm_long.py)
         _sweep("lm_long_fast", ("lm_long_fast", "lm_long_warm"), "not yet measured"),
         _sweep("lm_long", ("lm_long",), "not yet measured"),
+        _sweep("lm_long_fast_lowlr", ("lm_long_fast_lowlr",), "not yet measured"),
         Job(
             "lm_long_bench",
             ("scripts/regen_lm_long.py", "--bench", "--print-only"),
@@ -551,6 +552,7 @@ RENDER = {
     "lm_measure": render_measure,
     "lm_long_fast": render_long,
     "lm_long": render_long,
+    "lm_long_fast_lowlr": render_long,
     "lm_long_bench": render_long_bench,
 }
 

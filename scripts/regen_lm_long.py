@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "lm.md"
 TABLES = REPO / "docs" / "lm_long"
-NAMES = ("lm_long_fast", "lm_long")
+NAMES = ("lm_long_fast", "lm_long", "lm_long_fast_lowlr")
 RULE_ORDER = ("vespo", "ppo_clip", "gspo", "sapo")
 
 

@@ -121,3 +121,44 @@ def test_count_long_sft_and_rl_smoke(tmp_path):
     assert summary["complete"]
     rows = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3
+
+
+def test_regen_long_summary_intervals_and_paired_differences():
+    import importlib.util
+
+    from scipy import stats
+
+    spec = importlib.util.spec_from_file_location(
+        "regen_lm_long", REPO / "scripts" / "regen_lm_long.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    xs = [0.5, 0.7, 0.65]
+    m, lo, hi = mod.t_interval(xs)
+    ref = stats.t.interval(0.95, 2, loc=np.mean(xs), scale=stats.sem(xs))
+    assert m == pytest.approx(np.mean(xs), abs=1e-15)
+    assert (lo, hi) == pytest.approx(ref, rel=1e-12)  # float64; scipy's own rounding
+    rows = []
+    for rule, finals in (("vespo", [0.8, 0.7, 0.9]), ("sapo", [0.5, 0.4, 0.7])):
+        for seed, f in enumerate(finals):
+            rows.append(
+                {
+                    "rule": rule,
+                    "staleness": "16",
+                    "seed": str(seed),
+                    "initial_heldout": "0.8",
+                    "final_heldout": str(f),
+                    "best_heldout": "0.9",
+                    "collapsed": "False",
+                    "mean_ess_frac": "0.5",
+                    "max_log_w": "1.0",
+                    "mean_abs_log_w": "0.5",
+                    "mean_response_length": "500",
+                }
+            )
+    summary, paired = mod.summarise(rows)
+    assert [s["rule"] for s in summary] == ["vespo", "sapo"]
+    assert len(paired) == 1 and paired[0]["rule"] == "sapo" and paired[0]["seeds"] == 3
+    d = [0.3, 0.3, 0.2]  # VESPO minus SAPO per seed
+    assert paired[0]["diff"] == pytest.approx(np.mean(d), abs=1e-12)
+    assert paired[0]["lo"] > 0  # differences 0.2-0.3 with sd 0.058: the interval excludes 0
