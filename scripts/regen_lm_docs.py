@@ -1,6 +1,7 @@
 """Regenerate every number docs/lm.md quotes by running the commands it names.
 
-    python scripts/regen_lm_docs.py                      # everything (~45 min on 2 cores, --jobs 2)
+    python scripts/regen_lm_docs.py                      # everything (~45 min on 2 cores, --jobs 2,
+                                                         # plus hours for the lm_long* jobs)
     python scripts/regen_lm_docs.py --only lm_compare_fast --only lm_smoke --jobs 2
     python scripts/regen_lm_docs.py --list               # the jobs, their commands and markers
 
