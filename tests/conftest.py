@@ -113,3 +113,16 @@ def _vespo_cache_dir(tmp_path_factory):
         os.environ.pop("VESPO_CACHE_DIR", None)
     else:
         os.environ["VESPO_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _restore_the_memory_limit_env():
+    """``vespo --memory-limit SIZE`` writes $VESPO_MEMORY_LIMIT (so that worker processes see
+    it); a test that runs the dispatcher with a tiny limit must not leave it to later tests."""
+    name = "VESPO_MEMORY_LIMIT"
+    old = os.environ.get(name)
+    yield
+    if old is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = old
