@@ -122,7 +122,7 @@ def _print(records: list[dict], summary: dict, head: str) -> None:
     line += (
         f"log E[W^2] = {summary['log_E_W2']:.12g}   ESS/n = {summary['ess_W']:.4g}   "
         f"k-hat(W) = {_fmt(summary.get('khat_W'))} "
-        f"(threshold {_fmt(summary.get('khat_W_thresh'))}; 0.7 for large S)"
+        f"(PSIS threshold min(1 - 1/log10 S, 0.7) = {_fmt(summary.get('khat_W_thresh'))})"
     )
     print(line)
     if "log_E_W2_closed_form" in summary:
