@@ -333,3 +333,31 @@ def test_batch_level_rules_are_left_out_and_refused_by_name():
         resolve_rules(["vespo", "bapo"])
     with pytest.raises(ValueError, match=r"^rules: bapo, vcpo are batch-level rules"):
         resolve_rules("bapo,vcpo")
+
+
+def test_the_documented_exact_example_is_what_the_command_prints(capsys):
+    """docs/simulations.md quotes `vespo simulate ar --mu 0.5,0.3,0.2 --pi 0.42,0.33,0.25
+    --T 150 --exact --rule vespo --rule is` verbatim (its table as Markdown): the command must
+    print those lines and those table cells today."""
+    from pathlib import Path
+
+    from vespo_theory.cli import main
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "simulations.md").read_text()
+    block = doc.split("The last one (no advantage given", 1)[1].split("(the table rows", 1)[0]
+    argv = "simulate ar --mu 0.5,0.3,0.2 --pi 0.42,0.33,0.25 --T 150 --exact --rule vespo --rule is"
+    assert main(argv.split()) == 0
+    out = capsys.readouterr().out
+    verbatim = [ln.strip() for ln in block.splitlines() if ln.startswith("    ")]
+    assert len(verbatim) == 5  # the method line and the four lines under the table
+    for line in verbatim:
+        assert line in out, line
+    rows = [ln for ln in block.splitlines() if ln.startswith("| vespo") or ln.startswith("| is ")]
+    printed = {
+        ln.split()[0]: ln.split()
+        for ln in out.splitlines()
+        if ln.split()[:1] in (["vespo"], ["is"])
+    }
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells == printed[cells[0]], cells
