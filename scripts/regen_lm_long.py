@@ -242,8 +242,9 @@ def render_sweep(name: str, out: Path, info: dict | None, cache: Path | None = N
         by_n[int(r["staleness"])].append(r)
     offp = "; ".join(
         f"N = {n}: run-mean ESS/B {min(float(r['mean_ess_frac']) for r in rs):.2f}-"
-        f"{max(float(r['mean_ess_frac']) for r in rs):.2f}, largest |mean log W| of a "
-        f"mini-batch {max(float(r['mean_abs_log_w']) for r in rs):.3g} nats"
+        f"{max(float(r['mean_ess_frac']) for r in rs):.2f}, run mean of |mini-batch mean "
+        f"log W| up to {max(float(r['mean_abs_log_w']) for r in rs):.3g} nats, largest "
+        f"sequence log W {max(float(r['max_log_w']) for r in rs):.3g} nats"
         for n, rs in sorted(by_n.items())
     )
     n_coll = sum(_true(r["collapsed"]) for r in rows)
