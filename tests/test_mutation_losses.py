@@ -388,29 +388,38 @@ def _assert_same(a, b, what):
 @pytest.mark.parametrize("name", ["vespo", "is", "ppo_clip", "token_tis"])
 def test_inputs_are_read_in_the_compute_dtype(name, lp_dtype):
     """The loss computes in log_prob's compute dtype (float32 here): float64 old / rollout /
-    advantages give the same loss, gradient and metrics, bit for bit and dtype for dtype, as
-    the same inputs rounded to float32 first, for every policy, [B, T] and [B] advantages and a
-    bool, float32 or float64 mask. (Rounding them later, after a float64 subtraction or product,
-    changes last bits; the values below are not float32 numbers, so it shows.)"""
+    advantages, all of them or some, give the same loss, gradient and metrics, bit for bit and
+    dtype for dtype, as the same inputs rounded to float32 first, for every policy, [B, T] and
+    [B] advantages and a bool, float32 or float64 mask. (Rounding them later, after a float64
+    subtraction or product, changes last bits; the values below are not float32 numbers, so it
+    shows.) old / rollout hold +-inf at masked positions, so that with a float32 mask the rows
+    are recomputed with the integer masking, which must read the inputs the same way."""
     g = np.random.default_rng(3)
     B, T = 5, 6
-    mask = g.random((B, T)) < 0.7
+    mask = torch.tensor(g.random((B, T)) < 0.7)
     mask[:, 0] = True
+    mask[0] = True  # one row without garbage
     lp = torch.tensor(-np.abs(g.normal(size=(B, T))), dtype=lp_dtype)
     old = lp.double() + 0.3 * torch.tensor(g.normal(size=(B, T)))
     roll = old + 0.3 * torch.tensor(g.normal(size=(B, T)))
+    old = torch.where(mask, old, float("inf"))
+    roll = torch.where(mask, roll, float("-inf"))
     adv_row = torch.tensor(g.normal(size=B))
     for adv in (adv_row[:, None].expand(B, T).contiguous(), adv_row):
         for policy in ("none", "entangled", "decoupled"):
-            want = _run(
-                name, lp, (old.float(), roll.float()), adv.float(), torch.tensor(mask), policy
-            )
+            want = _run(name, lp, (old.float(), roll.float()), adv.float(), mask, policy)
             for mdt in (torch.bool, torch.float32, F64):
-                m = torch.tensor(mask).to(mdt)
-                got = _run(name, lp, (old, roll), adv, m, policy)
-                _assert_same(got, want, (policy, mdt, adv.dim()))
-                got = _run(name, lp, (old.float(), roll.float()), adv.float(), m, policy)
-                _assert_same(got, want, (policy, mdt, adv.dim(), "float32"))
+                m = mask.to(mdt)
+                for o, r, a in (
+                    (old, roll, adv),
+                    (old, roll.float(), adv.float()),
+                    (old.float(), roll, adv),
+                    (old.float(), roll.float(), adv.float()),
+                ):
+                    got = _run(name, lp, (o, r), a, m, policy)
+                    what = (policy, mdt, adv.dim(), o.dtype, r.dtype, a.dtype)
+                    _assert_same(got, want, what)
+                    assert not torch.isnan(got[1]).any(), what
 
 
 @pytest.mark.parametrize("mdt", [torch.bfloat16, torch.float16])
