@@ -341,16 +341,20 @@ def estimate_default(fast_out: Path, cache: Path | None = None) -> str:
         if side.exists():
             meta = json.loads(side.read_text())
             if meta.get("summary", {}).get("complete"):
-                measured.append((rule, n, seed, float(meta["wall_time_s"])))
+                summ = meta["summary"]
+                measured.append(
+                    (rule, n, seed, float(meta["wall_time_s"]), summ["final_heldout"], summ)
+                )
     timed = ""
     if measured:
         mean = math.fsum(m[3] for m in measured) / len(measured)
         timed = (
             f" Measured: {len(measured)} run(s) of the default grid finished in the cache ("
-            + ", ".join(f"`{r}` N = {n} seed {sd}: {_mins(w)}" for r, n, sd, w in measured)
+            + ", ".join(f"`{r}` N = {n} seed {sd}: {_mins(w)}" for r, n, sd, w, *_ in measured)
             + f"), so the {cells} runs would take about {mean * cells / 2 / 3600:.1f} h with "
             f"`--n-jobs 2` on this machine (the mean run's time x {cells} / 2)."
         )
+        timed += " " + _partial(measured)
     t_step = math.fsum(t for t, _ in per_step) / len(per_step)
     ratio = base["prompts_per_step"] * base["group_size"] / per_step[0][1]
     lo = t_step * base["steps"] * cells / 2
@@ -364,6 +368,37 @@ def estimate_default(fast_out: Path, cache: Path | None = None) -> str:
         f"scripts/regen_lm_long.py --name lm_long` while `outputs/lm_long/lm_long/results.csv` "
         f"does not exist._"
     )
+
+
+def _partial(measured) -> str:
+    """Final held-out of the finished default-grid runs, and VESPO-minus-rule paired
+    differences (95 % t interval) where both rules have the same N and at least 2 seeds."""
+    parts = [
+        f"`{r}` N = {n} seed {sd}: {f:.3f}"
+        + (f" (collapsed at step {sm['collapse_step']})" if sm.get("collapsed") else "")
+        for r, n, sd, _, f, sm in sorted(measured, key=lambda m: (m[1], m[0], m[2]))
+    ]
+    init = sorted({round(float(m[5]["initial_heldout"]), 6) for m in measured})
+    text = (
+        f"Held-out success at step 0 on the default grid's held-out prompts: "
+        f"{', '.join(f'{x:.3f}' for x in init)}. "
+    )
+    text += "Final held-out of these runs (a partial grid, not the protocol's full comparison): "
+    text += "; ".join(parts) + "."
+    fin = {(r, n, sd): f for r, n, sd, _, f, _ in measured}
+    for n in sorted({m[1] for m in measured}):
+        for rule in RULE_ORDER[1:]:
+            seeds = sorted(
+                sd for (r, nn, sd) in fin if r == "vespo" and nn == n and (rule, n, sd) in fin
+            )
+            if len(seeds) >= 2:
+                d = [fin[("vespo", n, sd)] - fin[(rule, n, sd)] for sd in seeds]
+                m, lo, hi = t_interval(d)
+                text += (
+                    f" Paired VESPO minus `{rule}` at N = {n} over seeds "
+                    f"{', '.join(map(str, seeds))}: {m:+.3f} [{lo:+.3f}, {hi:+.3f}] (95 % t)."
+                )
+    return text
 
 
 def _parse(v: str):
