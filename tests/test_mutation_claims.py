@@ -48,9 +48,9 @@ def test_get_names_the_valid_ids():
     assert msg.endswith(
         "P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, Q1, Q2, Q3, K1, K2, K3, K4, K5, B1, B2, B3, G1, "
         "BIAS1, BT, L1a, L1b, L2, M1, M2, M3, M4, D1, U1, U2, U3, SN1, ASC1, R1, R2, R3, R4, R5, "
-        "R6, R7, R8, R9, F-is, F-reinforce, F-ppo_clip, F-dual_clip, F-cispo, F-sapo, F-gspo, F-token_tis, "
-        "F-seq_tis, F-token_mis, F-seq_mis, F-vespo, F-vespo_sym23, F-vespo_sym32, F-vespo_sqrt, "
-        "F-vespo_lin, F-topr"
+        "R6, R7, R8, R9, F-is, F-reinforce, F-ppo_clip, F-dual_clip, F-cispo, F-sapo, F-gspo, "
+        "F-token_tis, F-seq_tis, F-token_mis, F-seq_mis, F-vespo, F-vespo_sym23, F-vespo_sym32, "
+        "F-vespo_sqrt, F-vespo_lin, F-topr"
     )
     assert err.value.__cause__ is None and err.value.__suppress_context__
 
