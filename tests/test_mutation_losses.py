@@ -511,7 +511,7 @@ def test_the_blocked_pass_warns_about_nothing(monkeypatch):
     dirty = torch.where(mask, old, float("inf"))
     monkeypatch.setattr(_losses, "_CHUNK_ELEMS", 3 * T)  # blocks of 3, 3, 1 rows
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)  # torch warns a resize as UserWarning
         for mdt in (torch.bool, torch.float32, torch.int64):
             got = _run("vespo", lp, (dirty, None), adv, mask.to(mdt), "none")
             _assert_same(got, want, mdt)
