@@ -20,6 +20,18 @@ logging.getLogger("fontTools").setLevel(logging.ERROR)
 DEFAULT_OUT = Path("outputs") / "figures"
 
 
+def merge_config(config: dict, fast_overrides: dict, fast: bool, overrides: dict) -> dict:
+    """A figure's resolved config: its ``CONFIG``, then its ``FAST`` changes with ``--fast``,
+    then ``overrides``; an override naming no key of ``CONFIG`` is one ValueError listing the
+    valid keys."""
+    cfg = dict(config, **(fast_overrides if fast else {}))
+    unknown = set(overrides) - set(config)
+    if unknown:
+        raise ValueError(f"config: unknown keys {sorted(unknown)}; valid: {sorted(config)}")
+    cfg.update(overrides)
+    return cfg
+
+
 def save_figure(
     fig,
     name: str,

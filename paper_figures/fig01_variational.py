@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from paper_figures import FigureSpec
+from paper_figures._io import merge_config
 from paper_figures._style import styled
 
 FIGURE = FigureSpec(
@@ -54,12 +55,7 @@ FAST: dict = {"n_path": 61, "n_budgets": 40}
 
 
 def resolve_config(fast: bool = False, **overrides) -> dict:
-    cfg = dict(CONFIG, **(FAST if fast else {}))
-    unknown = set(overrides) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"config: unknown keys {sorted(unknown)}; valid: {sorted(CONFIG)}")
-    cfg.update(overrides)
-    return cfg
+    return merge_config(CONFIG, FAST, fast, overrides)
 
 
 def compute(cfg: dict | None = None) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from paper_figures import FigureSpec
+from paper_figures._io import merge_config
 from paper_figures._style import styled
 
 FIGURE = FigureSpec(
@@ -67,12 +68,7 @@ FAST: dict = {}  # every scenario is exact and quick (about 4 s in all)
 
 
 def resolve_config(fast: bool = False, **overrides) -> dict:
-    cfg = dict(CONFIG, **(FAST if fast else {}))
-    unknown = set(overrides) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"config: unknown keys {sorted(unknown)}; valid: {sorted(CONFIG)}")
-    cfg.update(overrides)
-    return cfg
+    return merge_config(CONFIG, FAST, fast, overrides)
 
 
 def scenario_config(cfg: dict, sc: dict):

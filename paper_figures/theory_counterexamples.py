@@ -18,6 +18,7 @@ import textwrap
 import numpy as np
 
 from paper_figures import FigureSpec
+from paper_figures._io import merge_config
 from paper_figures._style import styled
 
 
@@ -47,12 +48,7 @@ FAST: dict = {}  # the searches take about 5 s in all; --fast changes nothing
 
 
 def resolve_config(fast: bool = False, **overrides) -> dict:
-    cfg = dict(CONFIG, **(FAST if fast else {}))
-    unknown = set(overrides) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"config: unknown keys {sorted(unknown)}; valid: {sorted(CONFIG)}")
-    cfg.update(overrides)
-    return cfg
+    return merge_config(CONFIG, FAST, fast, overrides)
 
 
 def compute(cfg: dict | None = None) -> dict:

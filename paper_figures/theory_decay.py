@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from paper_figures import FigureSpec
+from paper_figures._io import merge_config
 from paper_figures._style import styled
 
 FIGURE = FigureSpec(
@@ -43,12 +44,7 @@ FAST: dict = {"T": [2**i for i in range(0, 15, 2)]}
 
 
 def resolve_config(fast: bool = False, **overrides) -> dict:
-    cfg = dict(CONFIG, **(FAST if fast else {}))
-    unknown = set(overrides) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"config: unknown keys {sorted(unknown)}; valid: {sorted(CONFIG)}")
-    cfg.update(overrides)
-    return cfg
+    return merge_config(CONFIG, FAST, fast, overrides)
 
 
 def token_laws(cfg: dict) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from paper_figures import FigureSpec
+from paper_figures._io import merge_config
 from paper_figures._style import styled
 
 FIGURE = FigureSpec(
@@ -50,12 +51,7 @@ FAST: dict = {"T": [1, 4, 16, 64, 256, 1024, 4096]}
 
 
 def resolve_config(fast: bool = False, **overrides) -> dict:
-    cfg = dict(CONFIG, **(FAST if fast else {}))
-    unknown = set(overrides) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"config: unknown keys {sorted(unknown)}; valid: {sorted(CONFIG)}")
-    cfg.update(overrides)
-    return cfg
+    return merge_config(CONFIG, FAST, fast, overrides)
 
 
 def model_config(cfg: dict, T: int):

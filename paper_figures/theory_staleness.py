@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from paper_figures import FigureSpec
+from paper_figures._io import merge_config
 from paper_figures._style import styled
 
 #: The main rules drawn (those of them in the registry), in legend order.
@@ -59,12 +60,7 @@ FAST: dict = {}  # 8 exact enumerations of 4096 sequences: about 0.3 s in all
 
 
 def resolve_config(fast: bool = False, **overrides) -> dict:
-    cfg = dict(CONFIG, **(FAST if fast else {}))
-    unknown = set(overrides) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"config: unknown keys {sorted(unknown)}; valid: {sorted(CONFIG)}")
-    cfg.update(overrides)
-    return cfg
+    return merge_config(CONFIG, FAST, fast, overrides)
 
 
 def rules_of(cfg: dict) -> list[str]:
