@@ -48,7 +48,13 @@ from pathlib import Path
 import numpy as np
 from scipy.special import logsumexp
 
-from vespo_theory.diagnostics import KHAT_MAX, khat_threshold, kish_ess_from_log_weights, psis_khat
+from vespo_theory.diagnostics import (
+    KHAT_MAX,
+    khat_threshold,
+    kish_ess_from_log_weights,
+    log_weight_summary,
+    psis_khat,
+)
 from vespo_theory.rules import available, get_rule
 
 __all__ = [
@@ -509,7 +515,6 @@ def _group(log: DiagnoseLog, sel: np.ndarray, per_rule: dict, rules) -> dict:
     g: dict = {"n": n, "n_pos": int(pos.sum()), "n_neg": int((~pos).sum())}
     if n == 0:
         return g
-    q = np.quantile(lw, [0.05, 0.25, 0.5, 0.75, 0.95])
     lse1 = float(logsumexp(lw))
     lse2 = float(logsumexp(2 * lw))
     ess = kish_ess_from_log_weights(lw)
@@ -521,15 +526,7 @@ def _group(log: DiagnoseLog, sel: np.ndarray, per_rule: dict, rules) -> dict:
     phi = np.asarray(phi_signed(lw, adv, VespoParams()), np.float64)
     g.update(
         length_mean=float(log.length[sel].mean()),
-        log_w_mean=float(lw.mean()),
-        log_w_std=float(lw.std(ddof=1)) if n > 1 else 0.0,
-        log_w_min=float(lw.min()),
-        log_w_q05=float(q[0]),
-        log_w_q25=float(q[1]),
-        log_w_q50=float(q[2]),
-        log_w_q75=float(q[3]),
-        log_w_q95=float(q[4]),
-        log_w_max=float(lw.max()),
+        **log_weight_summary(lw),
         log_mean_w=lse1 - math.log(n),
         ess=ess,
         ess_frac=ess / n,

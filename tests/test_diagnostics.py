@@ -218,3 +218,19 @@ def test_khat_threshold_is_monotone_and_capped():
 def test_khat_threshold_bad_input_names_S(S):
     with pytest.raises(ValueError, match=r"^S \(number of draws\) must be an integer >= 2, got"):
         khat_threshold(S)
+
+
+def test_log_weight_summary_values_and_refusals():
+    """Hand values on five log-weights (quantiles by NumPy's linear rule), one value (std 0),
+    and the refusal of empty or non-finite input (a NaN mean must not be reported)."""
+    from vespo_theory.diagnostics import log_weight_summary
+
+    s = log_weight_summary([-2.0, -1.0, 0.0, 1.0, 2.0])
+    assert s["log_w_mean"] == 0.0 and s["log_w_min"] == -2.0 and s["log_w_max"] == 2.0
+    assert s["log_w_q50"] == 0.0 and s["log_w_q25"] == -1.0 and s["log_w_q75"] == 1.0
+    assert s["log_w_q05"] == pytest.approx(-1.8, abs=1e-15)  # -2 + 0.2 (4 * 0.05 = 0.2 of a step)
+    assert s["log_w_std"] == pytest.approx(np.sqrt(2.5), rel=1e-15)  # ddof 1: 10 / 4
+    assert log_weight_summary([3.0])["log_w_std"] == 0.0
+    for bad in ([], [0.0, np.nan], [0.0, -np.inf]):
+        with pytest.raises(ValueError, match="^log_w must be a non-empty array of finite"):
+            log_weight_summary(bad)

@@ -36,6 +36,7 @@ from vespo_theory.array_ops import as_float_array, check_nan, is_torch
 __all__ = [
     "KHAT_MAX",
     "khat_threshold",
+    "log_weight_summary",
     "kish_ess",
     "kish_ess_from_log_weights",
     "log_kish_ess",
@@ -234,3 +235,26 @@ def khat_threshold(S: Any) -> float:
     if isinstance(S, bool) or not isinstance(S, numbers.Integral) or S < 2:
         raise ValueError(f"S (number of draws) must be an integer >= 2, got {S!r}")
     return min(1.0 - 1.0 / math.log10(int(S)), KHAT_MAX)
+
+
+def log_weight_summary(log_w: Any) -> dict[str, float]:
+    """Location and spread of a non-empty 1-D array of finite log-weights (float64): mean, std
+    (ddof 1; 0 for one value), min, the 5/25/50/75/95 % quantiles and max, under the keys
+    ``log_w_mean``, ``log_w_std``, ``log_w_min``, ``log_w_q05`` ... ``log_w_q95``,
+    ``log_w_max`` that ``vespo diagnose`` and the TRL callback report.
+
+    >>> log_weight_summary([0.0, 1.0, 2.0])["log_w_q50"]
+    1.0
+    """
+    lw = np.asarray(log_w, dtype=np.float64).reshape(-1)
+    if lw.size == 0 or not np.all(np.isfinite(lw)):
+        raise ValueError("log_w must be a non-empty array of finite log-weights")
+    q = np.quantile(lw, [0.05, 0.25, 0.5, 0.75, 0.95])
+    out = {
+        "log_w_mean": float(lw.mean()),
+        "log_w_std": float(lw.std(ddof=1)) if lw.size > 1 else 0.0,
+        "log_w_min": float(lw.min()),
+    }
+    out.update({f"log_w_q{p:02d}": float(v) for p, v in zip((5, 25, 50, 75, 95), q)})
+    out["log_w_max"] = float(lw.max())
+    return out

@@ -50,7 +50,12 @@ from typing import Any
 
 import numpy as np
 
-from vespo_theory.diagnostics import khat_threshold, kish_ess_from_log_weights, psis_khat
+from vespo_theory.diagnostics import (
+    khat_threshold,
+    kish_ess_from_log_weights,
+    log_weight_summary,
+    psis_khat,
+)
 
 __all__ = ["RuleGRPOTrainer", "WeightDiagnosticsCallback", "weight_stats"]  # noqa: F822 (lazy)
 
@@ -86,20 +91,16 @@ def weight_stats(seq_log_w: Any, advantages: Any, params=None) -> dict[str, floa
         khat = psis_khat(lw) if n >= 20 else nan
     except ValueError:
         khat = nan
-    q = np.quantile(lw, [0.05, 0.25, 0.5, 0.75, 0.95])
     out.update(
         ess_frac=kish_ess_from_log_weights(lw) / n,
         khat=float(khat),
         khat_threshold=khat_threshold(n) if n >= 2 else nan,
-        log_w_mean=float(lw.mean()),
-        log_w_std=float(lw.std(ddof=1)) if n > 1 else 0.0,
-        log_w_min=float(lw.min()),
-        log_w_q05=float(q[0]),
-        log_w_q25=float(q[1]),
-        log_w_q50=float(q[2]),
-        log_w_q75=float(q[3]),
-        log_w_q95=float(q[4]),
-        log_w_max=float(lw.max()),
+        # a non-finite log-weight (a zero probability) leaves the location keys NaN, as before
+        **(
+            log_weight_summary(lw)
+            if np.all(np.isfinite(lw))
+            else dict.fromkeys(log_weight_summary([0.0]), nan)
+        ),
     )
     vp = params or VespoParams()
     for sign, sel, (k, lam) in (
