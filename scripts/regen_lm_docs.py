@@ -104,6 +104,20 @@ JOBS: dict[str, Job] = {
             est="3 min",
             script=True,
         ),
+        # the gradient-level bound (docs/lm.md "The bound at the gradient level")
+        Job(
+            "validate_fast",
+            ("validate-bound", "--fast", "--out", "{out}/v", "--no-progress"),
+            ("validate_fast",),
+            est="50 s",
+        ),
+        Job(
+            "bench_grads",
+            ("benchmarks/bench_per_sample_grads.py",),
+            ("bench_grads",),
+            est="40 s",
+            script=True,
+        ),
         Job(
             "lm_measure",
             (
@@ -521,6 +535,67 @@ def render_bench(job, out, info, work) -> dict[str, str]:
     return {"bench_lm": body}
 
 
+#: the rules of the validate-bound excerpt (every rule is in the CSV)
+VALIDATE_RULES = ("vespo", "is", "reinforce", "seq_tis")
+VALIDATE_COLS = (
+    "rule",
+    "length_bin",
+    "n",
+    "mean_T",
+    "var_trace",
+    "E_phi2_g2",
+    "E_g2",
+    "bound_B3",
+    "tightness",
+    "E_phi2",
+    "K_E_phiW",
+    "g1_ratio",
+)
+
+
+def _g4(v) -> str:
+    if v in ("", None):
+        return "–"
+    x = float(v)
+    return f"{x:.4g}" if x == x else "–"
+
+
+def render_validate(job, out, info, work) -> dict[str, str]:
+    """The excerpt of `vespo validate-bound --fast`: per rule of VALIDATE_RULES, every length bin
+    with at least 2 sequences and the `all` row, plus the L1 line it prints."""
+    rows = []
+    for r in _rows(out / "v" / "validate.csv"):
+        if r["rule"] in VALIDATE_RULES and (r["length_bin"] == "all" or int(r["n"]) >= 2):
+            rows.append(
+                [r["rule"], r["length_bin"], r["n"], *[_g4(r[c]) for c in VALIDATE_COLS[3:]]]
+            )
+    rows.sort(key=lambda x: VALIDATE_RULES.index(x[0]))
+    l1 = next(ln for ln in info["stdout"].splitlines() if ln.startswith("L1: "))
+    body = _md(list(VALIDATE_COLS), rows) + f"\n\n`{l1}`\n\n" + _provenance(job, info, None)
+    return {"validate_fast": body}
+
+
+def render_bench_grads(job, out, info, work) -> dict[str, str]:
+    """The per-sample-gradient benchmark's table, from the JSON line it prints last."""
+    lines = info["stdout"].splitlines()
+    res = json.loads(next(ln for ln in reversed(lines) if ln.startswith("{")))
+    header = lines[0]
+    t, mem = res["times_s"], res["peak_bytes"]
+    names = {
+        "plain": "plain (one backward of the batch)",
+        "vmap": "per-sample, torch.func vmap",
+        "loop": "per-sample, loop of backward",
+        "vmap+sketch": "vmap + Gaussian sketch, d = 256",
+    }
+    rows = [
+        [label, f"{t[k]:.3g}", f"{t[k] / t['plain']:.2f}", f"{mem[k] / 2**20:.1f} MiB"]
+        for k, label in names.items()
+    ]
+    table = _md(["method", "time (s)", "x one plain backward", "peak memory"], rows)
+    body = f"`{header}`\n\n" + table + "\n\n" + _provenance(job, info, None)
+    return {"bench_grads": body}
+
+
 def _long():
     sys.path.insert(0, str(REPO / "scripts"))
     import regen_lm_long
@@ -543,6 +618,8 @@ def render_long_bench(job, out, info, work) -> dict[str, str]:
 
 RENDER = {
     "bench_lm": render_bench,
+    "validate_fast": render_validate,
+    "bench_grads": render_bench_grads,
     "lm_compare_fast": render_fast,
     "lm_smoke": render_smoke,
     "lm_compare": render_compare,
