@@ -54,9 +54,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+import numpy as np  # noqa: E402 (after the sys.path line above)
+import torch  # noqa: E402 (after the sys.path line above)
+from torch.nn import functional as F  # noqa: E402 (after the sys.path line above)
 
 PRESETS = {
     # ~152M parameters; count-xl responses up to 2,048 tokens; n = 256

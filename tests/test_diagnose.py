@@ -55,7 +55,10 @@ def _kish_se(s2: float, n: int) -> float:
     """Delta-method standard error of Kish ESS/n = m1^2 / m2 (m_j = mean W^j) for log-normal W
     with E[W] = 1: gradient (2 m1/m2, -m1^2/m2^2) at (1, e^s2) against the covariance of
     (W, W^2), whose entries are the log-normal moments E[W^m] = exp(s2 m (m - 1) / 2)."""
-    e = lambda m: math.exp(s2 * m * (m - 1) / 2)  # noqa: E731
+
+    def e(m):  # the log-normal moment E[W^m]
+        return math.exp(s2 * m * (m - 1) / 2)
+
     m2 = e(2)
     g = np.array([2.0 / m2, -1.0 / m2**2])
     cov = np.array([[e(2) - 1, e(3) - e(2)], [e(3) - e(2), e(4) - e(2) ** 2]])

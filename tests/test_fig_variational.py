@@ -14,8 +14,8 @@ from vespo_theory import variational as var
 
 pytest.importorskip("matplotlib")
 
-from paper_figures import fig01_variational as fig1  # noqa: E402
-from vespo_theory.cli import main as vespo_main  # noqa: E402
+from paper_figures import fig01_variational as fig1  # noqa: E402 (after the matplotlib skip)
+from vespo_theory.cli import main as vespo_main  # noqa: E402 (after the matplotlib skip)
 
 EPS = float(np.finfo(np.float64).eps)
 MU, PI = np.array([0.6, 0.3, 0.1]), np.array([0.2, 0.3, 0.5])

@@ -51,7 +51,7 @@ def test_module_imports_without_trl_and_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"vespo-theory\[trl\]"):
         mod.RuleGRPOTrainer  # noqa: B018 - the attribute access is the test
     with pytest.raises(AttributeError):
-        mod.no_such_name  # noqa: B018
+        mod.no_such_name  # noqa: B018 - the attribute access is the test
 
 
 def _tiny_model_and_tokenizer(path):
