@@ -78,3 +78,15 @@ def test_a_wrong_flag_in_a_doc_line_is_caught():
     assert _argv("vespo simulate ar --V 4 [--exact | --mc 20000] [--json]  # x") == [
         "simulate", "ar", "--V", "4"
     ]
+
+
+def test_readme_counts_the_registered_rules():
+    """README.md states how many reshaping rules the registry holds; it must be today's count."""
+    import re
+    from pathlib import Path
+
+    from vespo_theory.rules import available
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    counts = re.findall(r"the (\d+) reshaping rules", readme)
+    assert counts and all(int(c) == len(available()) for c in counts), counts
