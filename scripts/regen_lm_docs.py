@@ -537,20 +537,6 @@ def render_bench(job, out, info, work) -> dict[str, str]:
 
 #: the rules of the validate-bound excerpt (every rule is in the CSV)
 VALIDATE_RULES = ("vespo", "is", "reinforce", "seq_tis")
-VALIDATE_COLS = (
-    "rule",
-    "length_bin",
-    "n",
-    "mean_T",
-    "var_trace",
-    "E_phi2_g2",
-    "E_g2",
-    "bound_B3",
-    "tightness",
-    "E_phi2",
-    "K_E_phiW",
-    "g1_ratio",
-)
 
 
 def _g4(v) -> str:
@@ -562,7 +548,10 @@ def _g4(v) -> str:
 
 def render_validate(job, out, info, work) -> dict[str, str]:
     """The excerpt of `vespo validate-bound --fast`: per rule of VALIDATE_RULES, every length bin
-    with at least 2 sequences and the `all` row, plus the L1 line it prints."""
+    with at least 2 sequences and the `all` row (the columns of the command's own table), plus the
+    L1 line it prints."""
+    from simulations.cli.validate_bound import TABLE_COLUMNS as VALIDATE_COLS
+
     rows = []
     for r in _rows(out / "v" / "validate.csv"):
         if r["rule"] in VALIDATE_RULES and (r["length_bin"] == "all" or int(r["n"]) >= 2):

@@ -12,6 +12,9 @@ from helpers import load_file
 pytest.importorskip("hypothesis")  # simulations.falsify (the falsify verdicts) needs it
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the code must not cite: the developers' context files outside the repository (the folder
+# name is split so that this file does not cite it itself), or the retired docs/claims.md.
+CITATION = r"THEORY\.md|docs/claims\.md|\.\./" + "shared"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def test_every_verdict_is_as_the_theory_predicts(rendered):
 
 def test_the_code_cites_only_docs_theory_md():
     """The theory reference the code and docs cite is docs/theory.md, nothing outside the repo."""
-    pattern = re.compile(r"THEORY\.md|docs/claims\.md|\.\./shared")
+    pattern = re.compile(CITATION)
     offenders = []
     for sub in ("vespo_theory", "simulations", "paper_figures", "scripts", "benchmarks", "docs"):
         for path in sorted((ROOT / sub).rglob("*")):
@@ -78,6 +81,6 @@ def test_the_code_cites_only_docs_theory_md():
 
 
 def test_citation_scanner_finds_a_planted_reference():
-    pattern = re.compile(r"THEORY\.md|docs/claims\.md|\.\./shared")
-    assert pattern.search("see ../shared/THEORY.md section 2")
+    pattern = re.compile(CITATION)
+    assert pattern.search("see " + ".." + "/" + "shared/THEORY" + ".md section 2")
     assert pattern.search("(docs/claims.md)") and not pattern.search("docs/theory.md")

@@ -15,7 +15,7 @@ HELP = (
     "response-length bin (LM lab)"
 )
 
-_TABLE = [
+TABLE_COLUMNS = [
     "rule",
     "length_bin",
     "n",
@@ -127,8 +127,8 @@ def run(args) -> int:
     if args.json:
         print(dump_json(res["records"]))
         return 0
-    rows = [{c: _fmt(r.get(c)) for c in _TABLE} for r in res["records"]]
-    print(format_table(rows, _TABLE))
+    rows = [{c: _fmt(r.get(c)) for c in TABLE_COLUMNS} for r in res["records"]]
+    print(format_table(rows, TABLE_COLUMNS))
     f = res["l1"]
     print(
         f"L1: E||grad log pi||^2 = a + b T over {f['n']} sequences: b = {f['slope']:.4g} "
