@@ -367,3 +367,45 @@ def test_missing_file_and_bad_targets(tmp_path, capsys):
     assert exc.value.code == 2 and "--ess-target" in capsys.readouterr().err
     assert main(["diagnose", p, "--rule", "nope"]) == 2
     assert "unknown rule 'nope'" in capsys.readouterr().err
+
+
+def test_the_documented_lognormal_example_is_what_the_command_prints(tmp_path, capsys):
+    """docs/integrations.md quotes `vespo diagnose` on a synthetic log it describes
+    (default_rng(0): log_w ~ N(-0.25, 0.5), length uniform on 1..299, advantage +-1, 4 steps of
+    5000): rebuild that file and hold every quoted line to today's output."""
+    from pathlib import Path
+
+    from vespo_theory.cli import main as vespo_main
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    lw = rng.normal(-0.25, np.sqrt(0.5), n)
+    length = rng.integers(1, 300, n)
+    adv = rng.choice([-1.0, 1.0], n)
+    path = tmp_path / "outputs" / "diagnose" / "lognormal.csv"
+    path.parent.mkdir(parents=True)
+    with open(path, "w") as fh:
+        fh.write("log_w,length,advantage,step\n")
+        for i in range(n):
+            fh.write(f"{float(lw[i])!r},{int(length[i])},{float(adv[i])!r},{i // 5000}\n")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
+    cmd = "vespo diagnose outputs/diagnose/lognormal.csv"
+    block = doc.split(f"```text\n$ {cmd}", 1)[1].split("```", 1)[0]
+    argv = block.splitlines()[0].split()
+    import os
+
+    old = os.getcwd()
+    os.chdir(tmp_path)  # the quoted command names the file relative to the working directory
+    try:
+        assert vespo_main(["diagnose", "outputs/diagnose/lognormal.csv", *argv]) == 0
+    finally:
+        os.chdir(old)
+    out = capsys.readouterr().out
+    quoted = [
+        ln.rstrip()
+        for ln in block.splitlines()[1:]
+        if ln.strip() and ln.strip() != "..." and not ln.startswith("per rule, whole file (")
+    ]
+    assert len(quoted) == 17  # the premise: the block was found (17 quoted lines of the run)
+    missing = [ln for ln in quoted if ln not in out]
+    assert missing == []
