@@ -26,8 +26,15 @@ __all__ = ["lm_cell", "run_row"]
 _EXTRA = {"kind", "runs_dir", "cache_dir", "device"}
 
 
+# the protocol's metric (docs/lm.md, "The paper's experiments"): held-out success averaged over
+# the last LAST_K evaluations of a run
+LAST_K = 4
+
+
 def _mean(rows, col, fn=float):
-    vals = [fn(r[col]) for r in rows if r[col] not in ("", "nan")]
+    """Mean of a metrics column over its finite values; NaN when none (or when the run was
+    written before the column existed)."""
+    vals = [fn(r[col]) for r in rows if r.get(col) not in ("", "nan", None)]
     vals = [v for v in vals if math.isfinite(v)]
     return sum(vals) / len(vals) if vals else math.nan
 
@@ -51,6 +58,13 @@ def run_row(cfg, summary: dict, metrics_csv: Path) -> dict:
         mean_grad_norm=_mean(rows, "grad_norm"),
         mean_clip_frac=_mean(rows, "clip_frac"),
         mean_response_length=_mean(rows, "response_length"),
+        heldout_last_k=_mean(
+            [r for r in rows if r["heldout_success"] != ""][-LAST_K:], "heldout_success"
+        ),
+        mean_entropy=_mean(rows, "entropy"),
+        final_entropy=_mean(rows[-1:], "entropy"),
+        mean_ppo_kl=_mean(rows, "ppo_kl"),
+        mean_zero_frac=_mean(rows, "zero_frac"),
     )
     return row
 

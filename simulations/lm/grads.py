@@ -500,13 +500,20 @@ def sequence_score_norms(
 
 
 def vcpo_advantages(
-    log_w, g_norm2, rewards, group_size: int, *, norm_by_std: bool = True
-) -> torch.Tensor:
+    log_w,
+    g_norm2,
+    rewards,
+    group_size: int,
+    *,
+    norm_by_std: bool = True,
+    return_baseline: bool = False,
+):
     """VCPO's advantages R_i - b*_g (Huang et al., arXiv 2602.17616): b*_g the off-policy
     optimal baseline of the prompt group g (:func:`vespo_theory.vcpo.vcpo_group_baselines`,
     groups of ``group_size`` consecutive rows), divided by the group's reward std + 1e-6 as the
     RL loop's GRPO advantages are (``grad_baselining_norm_by_std``). float32 [n] on the
-    rewards' device; ``log_w`` and ``g_norm2`` may be NumPy or torch.
+    rewards' device; ``log_w`` and ``g_norm2`` may be NumPy or torch. With
+    ``return_baseline`` also each row's b* (float64 NumPy [n]).
 
     >>> a = vcpo_advantages(np.zeros(4), np.array([1.0, 3.0, 1.0, 1.0]),
     ...                     torch.tensor([0.0, 1.0, 1.0, 1.0]), 2, norm_by_std=False)
@@ -527,4 +534,5 @@ def vcpo_advantages(
         adv = adv / (R.view(-1, group_size).std(1, unbiased=True) + 1e-6).repeat_interleave(
             group_size
         )
-    return adv.to(torch.float32).to(rewards.device)
+    adv = adv.to(torch.float32).to(rewards.device)
+    return (adv, b) if return_baseline else adv

@@ -116,6 +116,9 @@ COLUMNS = [
     "zero_frac",
     "coef_pos_mean",
     "coef_neg_mean",
+    "entropy",
+    "ppo_kl",
+    "vcpo_baseline_mean",
 ]
 
 LOSS_AGG_MODES = AGG_MODES  # the loss's own list (vespo_theory.losses): one list
@@ -184,6 +187,11 @@ class LMRunConfig:
             raise ValueError(
                 f"correction must be 'entangled' or 'decoupled', got {self.correction!r}"
             )
+        if self.rule == "vcpo" and self.correction != "entangled":
+            raise ValueError(
+                "correction: rule vcpo supports only 'entangled' in the RL loop (its baseline "
+                "weights w_i are the ratio the rule sees)"
+            )
         if self.loss_agg_mode not in LOSS_AGG_MODES:
             raise ValueError(
                 f"loss_agg_mode must be one of {', '.join(LOSS_AGG_MODES)}, "
@@ -238,6 +246,39 @@ def _group_advantages(rewards: torch.Tensor, G: int) -> torch.Tensor:
     r = rewards.view(-1, G)
     adv = (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True, unbiased=True) + 1e-6)
     return adv.reshape(-1)
+
+
+def _vcpo_advantages(cfg, model, mb: Rollout, log_prob, rewards):
+    """VCPO's advantages for one mini-batch (the rule ``vcpo``; Huang et al., arXiv
+    2602.17616): R_i minus the off-policy optimal baseline of the prompt's group, b* =
+    sum w_i^2 ||g_i||^2 R_i / sum w_i^2 ||g_i||^2 (:func:`vespo_theory.vcpo.vcpo_baseline`),
+    over the group's reward std + 1e-6 as GRPO's are. w_i is the sequence weight the rule
+    itself sees (``entangled``: the current policy against the sampler, sum_t (log_prob -
+    rollout_log_prob)); g_i = grad log pi_theta(y_i) per sequence
+    (:func:`simulations.lm.grads.sequence_score_norms`; no RNG is drawn). Returns (advantages
+    [B], the mean b* over the mini-batch's rows)."""
+    from simulations.lm.grads import sequence_score_norms, vcpo_advantages
+
+    mask = mb.response_mask
+    log_w = ((log_prob - mb.rollout_log_prob) * mask).sum(-1).double()
+    g2 = sequence_score_norms(_Tempered(model, cfg.temperature), mb)
+    adv, b = vcpo_advantages(log_w, g2, rewards, cfg.group_size, return_baseline=True)
+    return adv, float(b.mean())
+
+
+def _policy_stats(mb: Rollout, log_prob, cur_full, old_lp) -> dict:
+    """Per-step policy diagnostics of a mini-batch (no gradient, no RNG): ``entropy``, the mean
+    over response tokens of the current policy's next-token entropy -sum_v pi log pi (nats);
+    ``ppo_kl``, the mean over response tokens of old_log_prob - log_prob (the k1 estimate of
+    KL(pi_old || pi_theta) that veRL logs as ``actor/ppo_kl``, verl/trainer/ppo/core_algos.py
+    ``compute_policy_loss``)."""
+    mask = mb.response_mask
+    n_tok = float(mask.sum())
+    ent = -(cur_full.exp() * cur_full).sum(-1)
+    return {
+        "entropy": float((ent * mask).sum()) / n_tok,
+        "ppo_kl": float(((old_lp - log_prob) * mask).sum()) / n_tok,
+    }
 
 
 def collapse_summary(steps, heldout, frac: float, k: int, nonfinite_step=None) -> dict:
@@ -535,10 +576,18 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
         reward_mean = float(torch.cat([m[1] for m in minibatches]).mean())
         # ---- N optimizer steps, one per mini-batch
         for mb, rewards, old_lp, old_full in minibatches:
-            adv = _group_advantages(rewards, cfg.group_size)
-            log_prob = sequence_log_probs(_Tempered(model, cfg.temperature), mb)
+            log_prob, cur_full = sequence_log_probs(
+                _Tempered(model, cfg.temperature), mb, return_full=True
+            )
+            b_mean = None
+            if cfg.rule == "vcpo":
+                adv, b_mean = _vcpo_advantages(cfg, model, mb, log_prob.detach(), rewards)
+            else:
+                adv = _group_advantages(rewards, cfg.group_size)
             with torch.no_grad():
                 stats = _row_stats(cfg, rule, mb, log_prob.detach(), old_lp, adv, old_full)
+                stats.update(_policy_stats(mb, log_prob.detach(), cur_full.detach(), old_lp))
+            del cur_full
             loss, lmetrics = loss_fn(
                 old_log_prob=old_lp,
                 log_prob=log_prob,
@@ -573,6 +622,7 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
                 "loss": loss_val,
                 "coef_pos_mean": _item(lmetrics.get("phi_mean_pos")),
                 "coef_neg_mean": _item(lmetrics.get("phi_mean_neg")),
+                "vcpo_baseline_mean": b_mean,
                 **stats,
             }
             if version % cfg.eval_every == 0 or version == cfg.steps:
