@@ -16,6 +16,12 @@ computes the same attention with ``torch.nn.functional.scaled_dot_product_attent
 boolean mask: equal up to float rounding, without materialising the [B, H, S, S] score
 tensors, which is what makes responses of ~1,000 tokens affordable on CPU (the long-response
 task ``count-long``; docs/lm.md).
+
+``GPTConfig.n_expert > 0`` (opt-in; the default 0 is the dense MLP above, unchanged: same
+parameters, init order and numbers) replaces each block's MLP by a top-``top_k`` routed mixture
+of ``n_expert`` small FFN experts (``simulations.lm.moe.MoEFFN``; Switch Transformer, Fedus et
+al. arXiv 2101.03961; Mixtral, Jiang et al. arXiv 2401.04088). Its routing is recorded, replayed
+or perturbed through the context managers of ``simulations.lm.moe``; the call signature stays.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from simulations.lm.moe import MoEFFN
 
 __all__ = ["ATTN_IMPLS", "GPT", "GPTConfig", "positions_from_mask"]
 
@@ -40,6 +48,8 @@ class GPTConfig:
     n_head: int = 4
     max_len: int = 96
     attn: str = "explicit"  # explicit | sdpa (see the module docstring)
+    n_expert: int = 0  # 0: the dense MLP; > 0: a routed mixture of n_expert FFN experts
+    top_k: int = 2  # experts per token when n_expert > 0 (1 <= top_k <= n_expert)
 
     def __post_init__(self) -> None:
         if self.attn not in ATTN_IMPLS:
@@ -48,6 +58,14 @@ class GPTConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"GPTConfig.{name} must be an integer >= 1, got {v!r}")
+        for name, low in (("n_expert", 0), ("top_k", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"GPTConfig.{name} must be an integer >= {low}, got {v!r}")
+        if self.n_expert > 0 and self.top_k > self.n_expert:
+            raise ValueError(
+                f"GPTConfig.top_k ({self.top_k}) must be <= n_expert ({self.n_expert})"
+            )
         if self.d_model % self.n_head:
             raise ValueError(
                 f"GPTConfig.d_model ({self.d_model}) must be divisible by n_head ({self.n_head})"
@@ -72,7 +90,10 @@ class _Block(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
         self.ln2 = nn.LayerNorm(d)
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+        if cfg.n_expert > 0:
+            self.mlp = MoEFFN(d, cfg.n_expert, cfg.top_k)
+        else:
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
 
     def forward(self, x, bias, past):
         B, S, D = x.shape
