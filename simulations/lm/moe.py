@@ -7,7 +7,10 @@ router ``Linear(d, n_expert)`` scores every token, the ``top_k`` highest router 
 the experts, and the gates are the softmax of those k logits (= the full softmax renormalised
 over the chosen k). Each expert is ``Linear(d, h) -> GELU -> Linear(h, d)`` with
 ``h = max(1, 4 d // top_k)``, so the activated FFN width equals the dense model's ``4 d``. No
-load-balancing loss (the lab studies the importance weights, not expert utilisation).
+load-balancing loss (the lab studies the importance weights, not expert utilisation). With
+``top_k = 1`` the gate is exactly 1 and the router gets no gradient (Switch instead scales by
+the full-softmax probability); use ``top_k >= 2`` to train the router. Router logits and gates
+are computed in float32 at least (as the attention softmax of ``model.py``).
 
 Every expert is evaluated on every token and the outputs are combined with a gate matrix that
 is zero off the chosen k (exact zeros, so the sum equals the sparse one; unchosen experts get
@@ -36,7 +39,9 @@ Routing state is attached to the layers by context managers, so the model's call
 
 :func:`routing_mismatch_stats` measures Var(log W) of the sequence log-weight with and without
 replay under ``route:SIGMA`` on the same weights (on-policy); ``python -m simulations.lm.moe``
-trains a tiny MoE model by teacher forcing and prints it.
+trains a tiny MoE model by teacher forcing (the warm-start recipe of ``sft.py`` at the lab's
+size: d_model 64, 2 layers, 4 experts, top-2, 250 steps; ~1 minute on one CPU thread) and
+prints its greedy success and one line of these statistics per sigma.
 """
 
 from __future__ import annotations
@@ -308,8 +313,8 @@ def routing_mismatch_stats(
 def train_tiny_moe(
     task_name: str = "add",
     *,
-    steps: int = 200,
-    d_model: int = 32,
+    steps: int = 250,
+    d_model: int = 64,
     n_layer: int = 2,
     n_head: int = 4,
     n_expert: int = 4,
@@ -377,40 +382,53 @@ def _main(argv: list[str] | None = None) -> None:
         "route:SIGMA with and without routing replay (on-policy).",
     )
     ap.add_argument("--task", default="add")
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--d-model", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=250)
+    ap.add_argument("--d-model", type=int, default=64)
     ap.add_argument("--n-expert", type=int, default=4)
     ap.add_argument("--top-k", type=int, default=2)
-    ap.add_argument("--sigma", type=float, nargs="+", default=[0.1, 0.3, 1.0])
-    ap.add_argument("--n", type=int, default=256)
+    ap.add_argument("--sigma", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0])
+    ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    from simulations.lm.sft import evaluate
+
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
-    model, tok, task = train_tiny_moe(
-        args.task,
-        steps=args.steps,
-        d_model=args.d_model,
-        n_expert=args.n_expert,
-        top_k=args.top_k,
-        seed=args.seed,
-    )
-    prompts = [
-        [tok.bos_id, *tok.encode(p)]
-        for p in task.sample(np.random.default_rng([args.seed, 99]), args.n)
-    ]
-    for sigma in args.sigma:
-        stats = routing_mismatch_stats(
-            model,
-            prompts,
-            sigma=sigma,
-            max_new_tokens=task.max_response_len(),
-            eos_id=tok.eos_id,
-            pad_id=tok.pad_id,
+    torch.set_num_threads(1)  # the numbers must not depend on the core count
+    try:
+        model, tok, task = train_tiny_moe(
+            args.task,
+            steps=args.steps,
+            d_model=args.d_model,
+            n_expert=args.n_expert,
+            top_k=args.top_k,
             seed=args.seed,
         )
-        print(json.dumps(stats))
+        texts = task.sample(np.random.default_rng([args.seed, 99]), args.n)
+        info = {k: v for k, v in vars(args).items() if k != "sigma"}
+        info["params"] = sum(p.numel() for p in model.parameters())
+        info["greedy_success"] = evaluate(model, task, tok, texts, "cpu")
+        print(json.dumps(info))
+        prompts = [[tok.bos_id, *tok.encode(p)] for p in texts]
+        for sigma in args.sigma:
+            stats = routing_mismatch_stats(
+                model,
+                prompts,
+                sigma=sigma,
+                max_new_tokens=task.max_response_len(),
+                eos_id=tok.eos_id,
+                pad_id=tok.pad_id,
+                seed=args.seed,
+            )
+            print(json.dumps(stats))
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
 
 
 if __name__ == "__main__":
-    _main()
+    # run the imported module's _main: model.py's layers are simulations.lm.moe.MoEFFN, not
+    # this __main__ copy's class
+    from simulations.lm.moe import _main as _module_main
+
+    _module_main()
