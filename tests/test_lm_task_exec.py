@@ -72,7 +72,8 @@ def test_run_hand_examples(program, value):
         "A",
         "9=9",
         "9" * (MAX_DEPTH + 1),  # too deep
-        "9" + ":" * MAX_DEPTH,  # too deep by duplication
+        "9" * (MAX_DEPTH + 1) + "+" * MAX_DEPTH,  # too deep (the value would be 153)
+        "9" + ":" * MAX_DEPTH + "+" * MAX_DEPTH,  # too deep by duplication (would be 153)
         "1" + "1+" * (MAX_PROGRAM // 2),  # too long (129 characters; the value would be 65)
         "9" + ":+" * 20,  # 9 * 2**20 > MAX_VALUE
         "\u0663",  # ARABIC-INDIC DIGIT THREE: str.isdigit() is true, not a digit here
