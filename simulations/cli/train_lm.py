@@ -27,7 +27,10 @@ def add_arguments(p) -> None:
     p.add_argument("--staleness", type=int, default=1, help="N: mini-batches per rollout batch")
     p.add_argument("--async-lag", type=int, default=0, help="L: sampler weights lag L versions")
     p.add_argument(
-        "--mismatch", default="none", help="sampler engine: none | bf16 | noise:SIGMA (logits)"
+        "--mismatch",
+        default="none",
+        help="sampler engine: none | bf16 | noise:SIGMA (logits) | route:SIGMA (router logits "
+        "of a mixture-of-experts model, --n-expert)",
     )
     p.add_argument("--correction", default="entangled", choices=["entangled", "decoupled"])
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 256)")
@@ -38,6 +41,19 @@ def add_arguments(p) -> None:
     p.add_argument("--eval-every", type=int, default=None, help="held-out eval period (16)")
     p.add_argument("--sft-steps", type=int, default=None, help="warm-start steps (default 250)")
     p.add_argument("--d-model", type=int, default=None, help="model width (default 64)")
+    p.add_argument("--n-layer", type=int, default=None, help="transformer blocks (default 2)")
+    p.add_argument(
+        "--n-expert",
+        type=int,
+        default=None,
+        help="mixture-of-experts FFN experts (default 0: dense)",
+    )
+    p.add_argument("--top-k", type=int, default=None, help="experts per token (default 2)")
+    p.add_argument(
+        "--routing-replay",
+        action="store_true",
+        help="R2: the trainer scores with the sampler's expert choices (needs --n-expert)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
     p.add_argument("--out", default=None, help="output directory (required unless --list-tasks)")
     p.add_argument("--fast", action="store_true", help="smoke-sized run (CI)")
@@ -79,6 +95,8 @@ def _config(args):
         "seed": args.seed,
         "model": args.model,
     }
+    if args.routing_replay:
+        d["routing_replay"] = True
     if args.fast:
         d.update(FAST)
     for field, val in (
@@ -89,6 +107,9 @@ def _config(args):
         ("eval_every", args.eval_every),
         ("sft_steps", args.sft_steps),
         ("d_model", args.d_model),
+        ("n_layer", args.n_layer),
+        ("n_expert", args.n_expert),
+        ("top_k", args.top_k),
     ):
         if val is not None:
             d[field] = val

@@ -56,6 +56,7 @@ from simulations.lm.sft import (
     SFT_RECIPE,
     SFTConfig,
     code_identity,
+    drop_late_defaults,
     encode_prompts,
     evaluate,
     load_or_train_sft,
@@ -155,6 +156,12 @@ class LMRunConfig:
     sft_batch_size: int = SFTConfig.batch_size
     sft_seed: int = SFTConfig.seed
     attn: str = SFTConfig.attn  # explicit | sdpa (GPTConfig.attn); in run_key only if not default
+    # mixture-of-experts warm start (GPTConfig.n_expert / top_k; 0 = dense) and routing replay
+    # (R2: the trainer scores with the sampler's expert choices); late fields, in run_key only
+    # when not at their defaults (sft.LATE_DEFAULTS)
+    n_expert: int = SFTConfig.n_expert
+    top_k: int = SFTConfig.top_k
+    routing_replay: bool = False
     # Hugging Face causal LM directory (no warm start); None = the built-in transformer
     model: str | None = None
 
@@ -197,7 +204,15 @@ class LMRunConfig:
                 f"loss_agg_mode must be one of {', '.join(LOSS_AGG_MODES)}, "
                 f"got {self.loss_agg_mode!r}"
             )
-        parse_mismatch(self.mismatch)
+        parse_mismatch(self.mismatch, n_expert=self.n_expert)
+        if not isinstance(self.routing_replay, bool):
+            raise ValueError(f"routing_replay must be true or false, got {self.routing_replay!r}")
+        self.sft_config()  # the warm start's own one-line errors (n_expert, top_k, ...)
+        if self.routing_replay and self.n_expert == 0:
+            raise ValueError(
+                "routing_replay: needs a mixture-of-experts model (n_expert > 0); a dense model "
+                "has no routing to replay"
+            )
         if self.attn not in ATTN_IMPLS:
             raise ValueError(f"attn must be one of {', '.join(ATTN_IMPLS)}, got {self.attn!r}")
         if self.model is not None and not Path(self.model).exists():
@@ -214,6 +229,8 @@ class LMRunConfig:
             lr=self.sft_lr,
             seed=self.sft_seed,
             attn=self.attn,
+            n_expert=self.n_expert,
+            top_k=self.top_k,
         )
 
 
@@ -401,9 +418,7 @@ def run_key(cfg: LMRunConfig) -> str:
     key."""
     from vespo_theory.provenance import config_hash
 
-    run = asdict(cfg)
-    if run["attn"] == SFTConfig.attn:  # the default: keys of configs older than the field
-        del run["attn"]
+    run = drop_late_defaults(asdict(cfg))  # keys of configs older than a late field unchanged
     return config_hash({"run": run, **recipe()})
 
 
@@ -460,9 +475,8 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
     cfg_dict = asdict(cfg)
     cfg_path = out / "config.json"
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        old.setdefault("attn", SFTConfig.attn)  # runs written before the field existed
-        if old != json.loads(json.dumps(cfg_dict)):
+        old = drop_late_defaults(json.loads(cfg_path.read_text()))  # runs older than a field
+        if old != drop_late_defaults(json.loads(json.dumps(cfg_dict))):
             raise ValueError(
                 f"--out {str(out)!r} holds a run with a different config; "
                 "use a new --out directory (or the same options to resume)"
@@ -569,7 +583,10 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
                     [task.reward(p, y) for p, y in zip(ps, resp)], dtype=torch.float32
                 ).to(dev)
                 old_lp, old_full = sequence_log_probs(
-                    _Tempered(model, cfg.temperature), r, return_full=True
+                    _Tempered(model, cfg.temperature),
+                    r,
+                    return_full=True,
+                    replay_routing=cfg.routing_replay,
                 )
             minibatches.append((r, rewards, old_lp, old_full))
         model.train()
@@ -577,7 +594,10 @@ def _run(cfg, out_dir, device, progress, max_rollouts, cache_dir) -> dict:
         # ---- N optimizer steps, one per mini-batch
         for mb, rewards, old_lp, old_full in minibatches:
             log_prob, cur_full = sequence_log_probs(
-                _Tempered(model, cfg.temperature), mb, return_full=True
+                _Tempered(model, cfg.temperature),
+                mb,
+                return_full=True,
+                replay_routing=cfg.routing_replay,
             )
             b_mean = None
             if cfg.rule == "vcpo":

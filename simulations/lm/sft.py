@@ -64,17 +64,36 @@ class SFTConfig:
     # attention implementation of the model (simulations.lm.model.GPTConfig.attn); a new field:
     # it enters the cache key only when not the default, so older keys are unchanged
     attn: str = "explicit"
+    # mixture-of-experts FFN (GPTConfig.n_expert / top_k; 0 = the dense MLP); late fields too
+    n_expert: int = 0
+    top_k: int = 2
 
     def __post_init__(self) -> None:
         get_task(self.task)
         if self.attn not in ATTN_IMPLS:
             raise ValueError(f"SFTConfig.attn must be one of {ATTN_IMPLS}, got {self.attn!r}")
+        GPTConfig(1, n_expert=self.n_expert, top_k=self.top_k)  # its own one-line errors
         for name in ("steps", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"SFTConfig.{name} must be an integer >= 0, got {v!r}")
         if not self.lr > 0:
             raise ValueError(f"SFTConfig.lr must be > 0, got {self.lr!r}")
+
+
+# Fields added to the configs after their first cached runs, with their defaults: a field at its
+# default is left out of the warm-start and run cache keys (and of the config comparison on
+# resume), so every key written before the field existed stays valid.
+LATE_DEFAULTS = {"attn": "explicit", "n_expert": 0, "top_k": 2, "routing_replay": False}
+
+
+def drop_late_defaults(d: dict) -> dict:
+    """``d`` without the late fields that hold their defaults (:data:`LATE_DEFAULTS`).
+
+    >>> drop_late_defaults({"task": "add", "attn": "explicit", "n_expert": 4, "top_k": 2})
+    {'task': 'add', 'n_expert': 4}
+    """
+    return {k: v for k, v in d.items() if not (k in LATE_DEFAULTS and v == LATE_DEFAULTS[k])}
 
 
 def torch_minor() -> str:
@@ -114,17 +133,24 @@ def sft_cache_key(cfg: SFTConfig) -> tuple[str, dict]:
         "format": _SFT_FORMAT,
         "recipe": SFT_RECIPE,
         "torch": torch_minor(),
-        **asdict(cfg),
+        **drop_late_defaults(asdict(cfg)),  # keys of configs older than a late field unchanged
     }
-    if key_cfg["attn"] == "explicit":  # the default: keys of configs older than the field
-        del key_cfg["attn"]
     return config_hash(key_cfg), key_cfg
 
 
 def make_model(cfg: SFTConfig, tok: CharTokenizer, task: Task) -> GPT:
     """A fresh model sized for the task's longest prompt + response."""
     max_len = task.max_len * 2 + 3 + task.max_response_len() + 1
-    gcfg = GPTConfig(tok.vocab_size, cfg.d_model, cfg.n_layer, cfg.n_head, max_len, cfg.attn)
+    gcfg = GPTConfig(
+        tok.vocab_size,
+        cfg.d_model,
+        cfg.n_layer,
+        cfg.n_head,
+        max_len,
+        cfg.attn,
+        n_expert=cfg.n_expert,
+        top_k=cfg.top_k,
+    )
     return GPT(gcfg)
 
 
