@@ -169,11 +169,14 @@ def expand_grid(config: dict, *, notes=None) -> list[dict]:
     """Cells of a sweep config: the product of ``grid`` axes merged over ``base``.
 
     Format: ``{"kind": "ar", "base": {...}, "grid": {"T": [..], "staleness": [..], "seed":
-    [..]}, ...}``; every other top-level key (``rules``, ``method``, ``n_mc``, ...) is copied
-    into each cell; ``print`` (the columns ``vespo sweep`` shows) is not. Grid axes vary
-    fastest from the last one. For the kinds of :data:`CELL_KEYS` every key is checked here
-    (an unknown one is refused with the list of valid keys), old spellings (``N``,
-    ``precision``) are renamed (``notes``, a callable, is told once), and ``rules`` must name
+    [..]}, ...}``; ``grid`` may also be a list of such objects, whose products are taken one
+    after the other (their union, in order; a cell that two of them make is run once), for
+    designs that are not one product (e.g. a rule with one correction only). Every other
+    top-level key (``rules``, ``method``, ``n_mc``, ...) is copied into each cell; ``print``
+    (the columns ``vespo sweep`` shows) is not. Grid axes vary fastest from the last one. For
+    the kinds of :data:`CELL_KEYS` every key is checked here (an unknown one is refused with
+    the list of valid keys), old spellings (``N``, ``precision``) are renamed (``notes``, a
+    callable, is told once), and ``rules`` must name
     at least one rule: a list, or one string of names separated by commas.
     """
     if not isinstance(config, dict):
@@ -184,6 +187,19 @@ def expand_grid(config: dict, *, notes=None) -> list[dict]:
             f"sweep config 'kind' must be one of {', '.join(CELL_KINDS)}; got {kind!r}"
         )
     grid = config.get("grid", {})
+    if isinstance(grid, list):
+        if not grid:
+            raise ValueError("sweep config 'grid': a list of grids must not be empty")
+        cells, seen = [], set()
+        for i, g in enumerate(grid):
+            if not isinstance(g, dict):
+                raise TypeError(f"sweep config 'grid'[{i}] must be a JSON object, got {g!r}")
+            for cell in expand_grid({**config, "grid": g}, notes=notes):
+                k = json.dumps(cell, sort_keys=True)
+                if k not in seen:
+                    seen.add(k)
+                    cells.append(cell)
+        return cells
     base = config.get("base", {})
     if not isinstance(grid, dict) or not isinstance(base, dict):
         raise TypeError("sweep config 'grid' and 'base' must be JSON objects")

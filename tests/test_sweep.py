@@ -39,6 +39,23 @@ def test_expand_grid():
         expand_grid({"kind": "ar", "grid": {"T": 3}})
 
 
+def test_expand_a_list_of_grids_is_the_union_in_order():
+    """Two products one after the other; the cell both make (staleness 1, seed 0) once."""
+    cfg = {
+        **CONFIG,
+        "grid": [{"staleness": [0, 1], "seed": [0]}, {"staleness": [1, 2], "seed": [0]}],
+    }
+    cells = expand_grid(cfg)
+    assert [(c["staleness"], c["seed"]) for c in cells] == [(0, 0), (1, 0), (2, 0)]
+    assert all(c["T"] == 3 and c["rules"] == ["is", "vespo"] for c in cells)
+    with pytest.raises(ValueError, match="must not be empty"):
+        expand_grid({**CONFIG, "grid": []})
+    with pytest.raises(TypeError, match=r"'grid'\[1\] must be a JSON object"):
+        expand_grid({**CONFIG, "grid": [{"seed": [0]}, 3]})
+    with pytest.raises(ValueError, match="non-empty list"):
+        expand_grid({**CONFIG, "grid": [{"seed": [0]}, {"seed": []}]})
+
+
 _calls: list = []
 
 
