@@ -39,6 +39,13 @@ def _mean(rows, col, fn=float):
     return sum(vals) / len(vals) if vals else math.nan
 
 
+def _max(rows, col):
+    """Largest finite value of a metrics column; NaN when none (or the column is absent)."""
+    vals = [float(r[col]) for r in rows if r.get(col) not in ("", "nan", None)]
+    vals = [v for v in vals if math.isfinite(v)]
+    return max(vals) if vals else math.nan
+
+
 def run_row(cfg, summary: dict, metrics_csv: Path) -> dict:
     """The table row of one finished run: its config, collapse summary and run averages."""
     with open(metrics_csv) as fh:
@@ -65,6 +72,11 @@ def run_row(cfg, summary: dict, metrics_csv: Path) -> dict:
         final_entropy=_mean(rows[-1:], "entropy"),
         mean_ppo_kl=_mean(rows, "ppo_kl"),
         mean_zero_frac=_mean(rows, "zero_frac"),
+        mean_coef_pos=_mean(rows, "coef_pos_mean"),
+        mean_coef_neg=_mean(rows, "coef_neg_mean"),
+        max_grad_norm=_max(rows, "grad_norm"),
+        max_ppo_kl=_max(rows, "ppo_kl"),
+        max_response_length=_max(rows, "response_length"),
     )
     return row
 

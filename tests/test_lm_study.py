@@ -1,0 +1,161 @@
+"""The study's tables and verdict rules (simulations/lm/study.py) on synthetic sweep rows, and
+the study configs: every block and its fast variant expand, and their arms are the ones the
+pre-registered comparisons name."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulations.lm import study
+from simulations.sweep import expand_grid
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _row(rule, N, seed, metric, **kw):
+    r = {
+        "task": "add",
+        "d_model": "64",
+        "rule": rule,
+        "staleness": str(N),
+        "mismatch": "none",
+        "correction": "entangled",
+        "routing_replay": "False",
+        "n_expert": "0",
+        "seed": str(seed),
+        "initial_heldout": "0.4",
+        "heldout_last_k": repr(metric),
+        "collapsed": "False",
+        "final_entropy": "0.3",
+        "max_response_length": "25",
+        "mean_coef_neg": "0.5",
+        "mean_coef_pos": "1.0",
+    }
+    r.update({k: str(v) for k, v in kw.items()})
+    return r
+
+
+def _s1_rows(vespo_shift: float, n_seeds: int = 10):
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(n_seeds):
+        noise = float(rng.normal(0, 0.01))
+        for rule in ("vespo", "ppo_clip", "gspo", "sapo"):
+            for N in (1, 64):
+                m = 0.4 + noise + (vespo_shift if (rule == "vespo" and N == 64) else 0.0)
+                m += float(rng.normal(0, 0.002))
+                rows.append(_row(rule, N, seed, m))
+    return rows
+
+
+def test_t_interval_matches_scipy():
+    from scipy import stats
+
+    xs = [0.1, 0.4, 0.35, 0.2]
+    m, lo, hi = study.t_interval(xs)
+    ref = stats.t.interval(0.95, len(xs) - 1, loc=np.mean(xs), scale=stats.sem(xs))
+    assert m == pytest.approx(np.mean(xs), rel=1e-12)
+    assert (lo, hi) == pytest.approx(ref, rel=1e-12)  # the same formula; float rounding only
+    assert all(math.isnan(v) for v in study.t_interval([]))
+    assert math.isnan(study.t_interval([0.3])[1])
+
+
+def test_paired_comparisons_and_the_s1_verdict_follow_the_data():
+    """VESPO 0.05 above every baseline at N = 64 (seed noise 0.002): every primary comparison
+    favourable, so S1 is supported; 0.05 below: every one unfavourable, not reproduced; no
+    difference: inconclusive, not reproduced. A rule that ignored the data would fail one."""
+    up = study.paired_rows("s1", _s1_rows(+0.05))
+    prim = [p for p in up if p["claim"] == "S1" and p["primary"]]
+    assert len(prim) == 3 and {p["outcome"] for p in prim} == {"favourable"}
+    assert all(p["seeds"] == 10 and not p["exploratory"] for p in prim)
+    assert all(p["diff"] == pytest.approx(0.05, abs=0.01) for p in prim)
+    assert study.verdict("S1", up)["verdict"] == "supported"
+    down = study.paired_rows("s1", _s1_rows(-0.05))
+    assert {p["outcome"] for p in down if p["claim"] == "S1" and p["primary"]} == {"unfavourable"}
+    assert study.verdict("S1", down)["verdict"] == "not reproduced"
+    flat = study.paired_rows("s1", _s1_rows(0.0))
+    assert study.verdict("S1", flat)["verdict"] == "not reproduced"
+    # arms never run: "missing", and a claim with no primary comparison run is "not run"
+    n4 = [p for p in up if p["comparison"] == "vespo N=4 - ppo_clip N=4"]
+    assert n4[0]["outcome"] == "missing"
+    assert study.verdict("S3", up)["verdict"] == "not run"
+
+
+def test_s2_signals_and_the_all_rule():
+    rows = _s1_rows(0.0, n_seeds=5)
+    rng = np.random.default_rng(1)
+    for r in rows:
+        jitter = float(rng.normal(0, 0.001))
+        if r["rule"] == "ppo_clip" and r["staleness"] == "64":
+            r["final_entropy"] = repr(0.1 + jitter)  # entropy falls at N = 64
+        if r["rule"] == "gspo" and r["staleness"] == "64":
+            r["max_response_length"] = repr(40 + jitter)  # responses lengthen
+        if r["rule"] == "sapo" and r["staleness"] == "64":
+            r["mean_coef_neg"] = repr(0.9 + jitter)  # negatives barely suppressed
+    paired = study.paired_rows("s1", rows)
+    s2 = [p for p in paired if p["claim"] == "S2"]
+    assert [p["outcome"] for p in s2] == ["favourable"] * 3
+    assert all(p["exploratory"] for p in s2)  # 5 seeds < 10
+    assert study.verdict("S2", paired)["verdict"] == "supported"
+    for r in rows:  # undo one signal: partly
+        if r["rule"] == "gspo":
+            r["max_response_length"] = "25"
+    assert study.verdict("S2", study.paired_rows("s1", rows))["verdict"] == "partly"
+
+
+def test_summary_lr_check_flags_a_rule_that_breaks_on_policy():
+    rows = [_row("topr", 1, s, 0.4 - 0.15) for s in range(3)]
+    rows += [_row("cispo", 1, s, 0.41) for s in range(3)]
+    rows += [_row("bapo", 1, 0, 0.4, collapsed="True")] + [_row("bapo", 1, s, 0.4) for s in (1, 2)]
+    summ = {r["rule"]: r for r in study.summary_rows(rows)}
+    assert summ["topr"]["lr_breaks"] is True  # 0.15 below the start > LR_DROP
+    assert summ["cispo"]["lr_breaks"] is False
+    assert summ["bapo"]["lr_breaks"] is True  # a collapse on-policy
+    assert summ["cispo"]["metric_mean"] == pytest.approx(0.41)
+
+
+def test_arm_labels_distinguish_every_arm_field():
+    base = ("add", 64, "vespo", 8, "none", "entangled", False, 0)
+    labels = {study.arm_label(base)}
+    variants = [
+        ("task", "stack"),
+        ("d_model", 32),
+        ("rule", "gspo"),
+        ("staleness", 16),
+        ("mismatch", "route:1.0"),
+        ("correction", "decoupled"),
+        ("routing_replay", True),
+        ("n_expert", 4),
+    ]
+    for field, v in variants:
+        labels.add(study.arm_label(study._with(base, **{field: v})))
+    assert len(labels) == 1 + len(variants)
+
+
+@pytest.mark.parametrize("block", study.BLOCKS)
+def test_study_configs_expand_and_hold_every_compared_arm(block):
+    """Each block's config makes every arm its primary comparisons name (so a verdict cannot
+    be 'not run' by a typo in a config), with >= 10 seeds for S1's headline arms; the fast
+    variant expands too and is small."""
+    full = expand_grid(json.loads((REPO / "configs/study" / f"{block}.json").read_text()))
+    fast = expand_grid(json.loads((REPO / "configs/study" / f"{block}_fast.json").read_text()))
+    assert 0 < len(fast) <= 8 < len(full)
+    arms = {}
+    for c in full:
+        row = {k: str(c.get(k, "")) for k in study.ARM_FIELDS}
+        arms.setdefault(study._arm(row), set()).add(c["seed"])
+    for comp in study.comparisons(block):
+        if comp["primary"]:
+            assert comp["a"] in arms and comp["b"] in arms, comp["label"]
+            if block == "s1":
+                assert len(arms[comp["a"]] & arms[comp["b"]]) >= study.HEADLINE_SEEDS
+
+
+def test_unknown_block_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown study block 's9'"):
+        study.comparisons("s9")
