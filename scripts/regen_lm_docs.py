@@ -109,7 +109,7 @@ JOBS: dict[str, Job] = {
             "validate_fast",
             ("validate-bound", "--fast", "--out", "{out}/v", "--no-progress"),
             ("validate_fast",),
-            est="50 s",
+            est="20 min (the long task's warm start is trained first)",
         ),
         Job(
             "bench_grads",

@@ -218,3 +218,27 @@ def test_missing_out_and_memory_limit(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "per-sample gradients" in err and "memory limit" in err and "\n" not in err.strip()
+
+
+def test_fast_is_the_long_task_with_its_warm_start_and_options_win():
+    """--fast: count-long (responses of 100-1,024 tokens) with the long study's warm-start
+    settings (so both share one cached warm start); options given explicitly win; without
+    --fast the default task is add and nothing is added to the warm start."""
+    import argparse
+
+    from simulations.cli.validate_bound import add_arguments, config_from_args
+    from simulations.lm.validate import TASK_EXTRA
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    fast = config_from_args(p.parse_args(["--fast", "--out", "x"]))
+    assert (fast.task, fast.prompts, fast.group_size, fast.rl_steps) == ("count-long", 32, 4, 8)
+    assert fast.extra == TASK_EXTRA["count-long"]
+    assert fast.rl_config().attn == "sdpa" and fast.rl_config().sft_steps == 400
+    own = config_from_args(
+        p.parse_args(["--fast", "--out", "x", "--task", "add", "--group-size", "8"])
+    )
+    assert (own.task, own.group_size, own.prompts) == ("add", 8, 32) and own.extra == {}
+    plain = config_from_args(p.parse_args(["--out", "x", "--sft-steps", "5"]))
+    assert (plain.task, plain.prompts, plain.group_size) == ("add", 256, 8)
+    assert plain.extra == {"sft_steps": 5}

@@ -33,20 +33,28 @@ TABLE_COLUMNS = [
 
 def add_arguments(p) -> None:
     p.add_argument("--out", default=None, help="output directory (required)")
-    p.add_argument("--fast", action="store_true", help="CI-sized: 64 prompts, 16 RL steps")
-    p.add_argument("--task", default="add", help="task name (vespo train-lm --list-tasks)")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="small: task count-long (100-1,024 tokens), 32 prompts x 4, 8 RL steps",
+    )
+    p.add_argument(
+        "--task", default=None, help="task name (vespo train-lm --list-tasks; default add)"
+    )
     p.add_argument(
         "--rules",
         default=None,
         help="comma-separated rules (default vespo,is,reinforce,seq_tis,gspo,ppo_clip,token_tis)",
     )
-    p.add_argument("--prompts", type=int, default=None, help="prompts (default 256; --fast 64)")
-    p.add_argument("--group-size", type=int, default=8, help="G responses per prompt")
+    p.add_argument("--prompts", type=int, default=None, help="prompts (default 256; --fast 32)")
+    p.add_argument(
+        "--group-size", type=int, default=None, help="G responses per prompt (8; --fast 4)"
+    )
     p.add_argument(
         "--rl-steps",
         type=int,
         default=None,
-        help="pi = the warm start after this many stale RL steps (default 64; --fast 16)",
+        help="pi = the warm start after this many stale RL steps (default 64; --fast 8)",
     )
     p.add_argument("--rl-rule", default="vespo", help="the rule of those RL steps")
     p.add_argument("--seed", type=int, default=0)
@@ -68,11 +76,9 @@ def add_arguments(p) -> None:
 
 
 def config_from_args(args):
-    from simulations.lm.validate import FAST, ValidateConfig
+    from simulations.lm.validate import FAST, TASK_EXTRA, ValidateConfig
 
     d = {
-        "task": args.task,
-        "group_size": args.group_size,
         "rl_rule": args.rl_rule,
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
@@ -85,14 +91,17 @@ def config_from_args(args):
     }
     if args.rules is not None:
         d["rules"] = tuple(r.strip() for r in args.rules.split(",") if r.strip())
-    extra = {"sft_steps": args.sft_steps, "d_model": args.d_model}
-    d["extra"] = {k: v for k, v in extra.items() if v is not None}
     if args.fast:
         d.update(FAST)
-    if args.prompts is not None:
-        d["prompts"] = args.prompts
-    if args.rl_steps is not None:
-        d["rl_steps"] = args.rl_steps
+    # options given on the command line win over --fast's sizes
+    for name in ("task", "group_size", "prompts", "rl_steps"):
+        if getattr(args, name) is not None:
+            d[name] = getattr(args, name)
+    d.setdefault("task", "add")
+    extra = {"sft_steps": args.sft_steps, "d_model": args.d_model}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    # the task's own warm-start settings (built-in model only), under the user's
+    d["extra"] = extra if args.model else {**TASK_EXTRA.get(d["task"], {}), **extra}
     return ValidateConfig(**d)
 
 

@@ -57,7 +57,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -225,8 +225,18 @@ class ValidateConfig:
         return {"validate": d, "validate_recipe": VALIDATE_RECIPE, **recipe()}
 
 
-# --fast: one rollout of 16 stale steps, 64 prompts x 8 = 512 sequences (CI-sized).
-FAST = {"prompts": 64, "rl_steps": 16}
+# --fast: the long-response task (responses of 100-1,024 tokens, so log W sums over hundreds
+# of tokens), 32 prompts x 4 = 128 sequences scored under pi = the warm start after one rollout
+# of 8 stale steps (2 prompts x 4 per step). Its warm start is the long study's (TASK_EXTRA).
+FAST = {"task": "count-long", "prompts": 32, "group_size": 4, "rl_steps": 8}
+
+# Warm-start and RL settings a task needs (LMRunConfig fields, under the user's own): the
+# long-response task's warm start of docs/lm.md "Long responses" (configs/lm_long*.json), so
+# validate-bound and the long study share one cached warm start; 2 prompts per RL step, since
+# sampling ~1,000 tokens is sequential.
+TASK_EXTRA = {
+    "count-long": {"attn": "sdpa", "sft_steps": 400, "sft_batch_size": 16, "prompts_per_step": 2}
+}
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -681,5 +691,8 @@ def run_validate(
 
 
 def fast_config(**kw) -> ValidateConfig:
-    """``ValidateConfig`` with the --fast sizes, then ``kw``."""
-    return replace(ValidateConfig(**kw), **{k: v for k, v in FAST.items() if k not in kw})
+    """``ValidateConfig`` with the --fast sizes (and the task's :data:`TASK_EXTRA`), then
+    ``kw``."""
+    d = {**FAST, **kw}
+    d["extra"] = {**TASK_EXTRA.get(d["task"], {}), **d.get("extra", {})}
+    return ValidateConfig(**d)
