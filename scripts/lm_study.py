@@ -55,12 +55,16 @@ def run_sweep(config: Path, out: Path, jobs: int, cache: Path | None) -> float:
 
 
 def write_verdicts(dest: Path) -> list[dict]:
-    paired = []
+    paired, summaries = [], []
     for b in study.BLOCKS:
         p = dest / f"{b}.paired.csv"
         if p.exists():
             paired += study.read_csv(p)
-    rows = [study.verdict(c, paired) for c in study.CLAIMS]
+        p = dest / f"{b}.summary.csv"
+        if p.exists():
+            summaries += study.read_csv(p)
+    broken = study.broken_rules(summaries)
+    rows = [study.verdict(c, paired, broken) for c in study.CLAIMS]
     keys = list(dict.fromkeys(k for r in rows for k in r))
     study.write_csv(dest / "verdicts.csv", [{k: r.get(k, "") for k in keys} for r in rows])
     return rows

@@ -159,3 +159,16 @@ def test_study_configs_expand_and_hold_every_compared_arm(block):
 def test_unknown_block_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown study block 's9'"):
         study.comparisons("s9")
+
+
+def test_a_rule_that_breaks_on_policy_is_not_judged():
+    """S1 supported on the data, but if GSPO breaks on-policy its comparison is left out
+    (named in not_judged), and if every compared rule breaks the claim is 'not judged'."""
+    paired = study.paired_rows("s1", _s1_rows(+0.05))
+    rows = [_row("gspo", 1, s, 0.2) for s in range(3)]  # 0.2 below the start: breaks
+    rows += [_row("ppo_clip", 1, s, 0.4) for s in range(3)]
+    assert study.broken_rules(study.summary_rows(rows)) == ["gspo"]
+    v = study.verdict("S1", paired, ["gspo"])
+    assert v["primary"] == 2 and "gspo N=64" in v["not_judged"] and v["verdict"] == "supported"
+    v = study.verdict("S1", paired, ["vespo"])
+    assert v["verdict"] == "not judged"

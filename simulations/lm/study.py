@@ -35,6 +35,7 @@ __all__ = [
     "BLOCKS",
     "CLAIMS",
     "arm_label",
+    "broken_rules",
     "comparisons",
     "paired_rows",
     "read_csv",
@@ -366,6 +367,8 @@ def paired_rows(block: str, rows: list[dict]) -> list[dict]:
             {
                 "claim": c["claim"],
                 "comparison": c["label"],
+                "rule_a": c["a"][ARM_FIELDS.index("rule")],
+                "rule_b": c["b"][ARM_FIELDS.index("rule")],
                 "metric": c["metric"],
                 "expected": "A > B" if c["sign"] > 0 else "A < B",
                 "primary": c["primary"],
@@ -428,7 +431,24 @@ CLAIMS = {
 }
 
 
-def verdict(claim: str, paired: list[dict]) -> dict:
+def broken_rules(summaries: list[dict]) -> list[str]:
+    """Rules that break on-policy at the protocol's step size: an N = 1 arm of the plain
+    protocol (task add, d_model 64, no mismatch, dense) with ``lr_breaks`` true."""
+    out = set()
+    for r in summaries:
+        plain = (
+            r.get("task", "add") == "add"
+            and str(r.get("d_model", "64")) == "64"
+            and r.get("mismatch", "none") == "none"
+            and str(r.get("n_expert", "0")) == "0"
+            and str(r.get("staleness")) == "1"
+        )
+        if plain and _true(r.get("lr_breaks")):
+            out.add(r["rule"])
+    return sorted(out)
+
+
+def verdict(claim: str, paired: list[dict], broken: list[str] | tuple = ()) -> dict:
     """The verdict of ``claim`` from its primary comparisons (see docs/lm.md for the rules):
 
     * majority (S1, S6, S7): supported if >= 2 (S6: >= 3) are favourable and none unfavourable;
@@ -439,13 +459,25 @@ def verdict(claim: str, paired: list[dict]) -> dict:
     * sizes (S8): supported if >= 2 sizes are favourable and none unfavourable; partly if
       >= 1 is favourable or every mean difference is >= 0; else not.
 
-    A claim whose primary comparisons are all missing is "not run".
+    A claim whose primary comparisons are all missing is "not run". A comparison with a rule
+    in ``broken`` (:func:`broken_rules`: it breaks on-policy at the protocol's step size) is
+    not judged: it is left out, and named in ``not_judged``.
     """
     rows = [p for p in paired if p["claim"] == claim and _true(p["primary"])]
     rows = [p for p in rows if p["outcome"] != "missing"]
+    skip = [p for p in rows if p.get("rule_a") in broken or p.get("rule_b") in broken]
+    rows = [p for p in rows if p not in skip]
     statement, rule, need = CLAIMS[claim]
+    not_judged = "; ".join(p["comparison"] for p in skip)
     if not rows:
-        return {"claim": claim, "verdict": "not run", "statement": statement, "need": need}
+        v = "not judged" if skip else "not run"
+        return {
+            "claim": claim,
+            "verdict": v,
+            "statement": statement,
+            "need": need,
+            "not_judged": not_judged,
+        }
     fav = sum(p["outcome"] == "favourable" for p in rows)
     unf = sum(p["outcome"] == "unfavourable" for p in rows)
     if rule == "majority":
@@ -477,6 +509,7 @@ def verdict(claim: str, paired: list[dict]) -> dict:
         "effect_hi": _f(best["hi"]),
         "statement": statement,
         "need": need,
+        "not_judged": not_judged,
     }
 
 
