@@ -172,3 +172,39 @@ def test_a_rule_that_breaks_on_policy_is_not_judged():
     assert v["primary"] == 2 and "gspo N=64" in v["not_judged"] and v["verdict"] == "supported"
     v = study.verdict("S1", paired, ["vespo"])
     assert v["verdict"] == "not judged"
+
+
+def test_curves_average_the_runs_metrics_with_t_bands(tmp_path):
+    """curve_rows finds each run's metrics.csv by its run key and averages over seeds, with
+    the half-width of the 95 % t interval; a missing run is an error naming it."""
+    from dataclasses import asdict
+
+    from simulations.lm.rl import COLUMNS, LMRunConfig, run_key
+
+    rows = []
+    for seed, val in ((0, 0.2), (1, 0.4)):
+        cfg = LMRunConfig(rule="gspo", staleness=4, seed=seed, steps=32, eval_every=16)
+        d = tmp_path / run_key(cfg)[:16]
+        d.mkdir()
+        lines = [",".join(COLUMNS)]
+        for step in range(1, 33):
+            r = {c: "" for c in COLUMNS}
+            r.update(step=step, reward=val, entropy=val / 2)
+            if step % 16 == 0:
+                r["heldout_success"] = val + 0.1
+            lines.append(",".join(str(r[c]) for c in COLUMNS))
+        (d / "metrics.csv").write_text("\n".join(lines) + "\n")
+        rows.append({k: str(v) for k, v in asdict(cfg).items() if v is not None})
+    curves = study.curve_rows(rows, tmp_path)
+    assert [c["step"] for c in curves] == [1, 16, 32]  # step 1, every 16, evaluations
+    c16 = curves[1]
+    assert c16["arm"] == "gspo N=4" and c16["seeds"] == 2
+    assert c16["reward"] == pytest.approx(0.3) and c16["heldout_success"] == pytest.approx(0.4)
+    from scipy import stats
+
+    hw = stats.t.ppf(0.975, 1) * np.std([0.2, 0.4], ddof=1) / np.sqrt(2)
+    assert c16["reward_hw"] == pytest.approx(hw, rel=1e-12)
+    assert math.isnan(curves[0]["heldout_success"])  # no evaluation at step 1
+    rows[1]["seed"] = "7"
+    with pytest.raises(FileNotFoundError, match="gspo N=4 seed 7"):
+        study.curve_rows(rows, tmp_path)

@@ -517,7 +517,8 @@ def verdict(claim: str, paired: list[dict], broken: list[str] | tuple = ()) -> d
 
 
 def curve_rows(rows: list[dict], runs_dir: Path) -> list[dict]:
-    """Per arm and step: the mean over seeds of :data:`CURVE_COLUMNS` (every
+    """Per arm and step: the mean over seeds of :data:`CURVE_COLUMNS` and, as ``<col>_hw``,
+    the half-width of its 95 % Student-t interval (NaN for one seed), with ``seeds`` (every
     :data:`CURVE_EVERY` steps, at step 1 and at every evaluation), from each run's
     ``metrics.csv`` under ``runs_dir`` (the sweep's run folders, by run key)."""
     from dataclasses import fields
@@ -546,8 +547,10 @@ def curve_rows(rows: list[dict], runs_dir: Path) -> list[dict]:
         for step in sorted(acc[arm]):
             d = {"arm": arm_label(arm), **dict(zip(ARM_FIELDS, arm)), "step": step}
             for c in CURVE_COLUMNS:
-                vals = acc[arm][step][c]
-                d[c] = math.fsum(vals) / len(vals) if vals else math.nan
+                m, lo, hi = t_interval(acc[arm][step][c])
+                d[c] = m
+                d[f"{c}_hw"] = (hi - m) if math.isfinite(hi) else math.nan
+            d["seeds"] = max(len(v) for v in acc[arm][step].values())
             out.append(d)
     return out
 
