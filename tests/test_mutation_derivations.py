@@ -1,0 +1,181 @@
+"""Tests that kill the mutants of ``vespo_theory/derivations/checks.py`` that
+tests/test_derivations.py lets live (see docs/mutation.md): checks fed several models, one of
+them wrong; premises that a check must reject although the headline number comes out right
+(E_mu[W] = 1 with a support hole at a prefix pi never reaches); reproducibility of the seeded
+checks; and the helpers' behaviour at their edges.
+
+Every input is exact (SymPy Rationals) unless a tolerance is stated with its reason.
+"""
+
+from __future__ import annotations
+
+import random
+
+import sympy as sp
+
+from vespo_theory.derivations import _exact_ar as ar
+from vespo_theory.derivations import checks as C
+
+R = sp.Rational
+
+
+def _table_model(tables: dict):
+    """An autoregressive model given by its token table at every prefix (a dict)."""
+    return lambda prefix: tables[tuple(prefix)]
+
+
+def _context_free_pair(seed: int, vocab: int = 3, T: int = 3):
+    rng = random.Random(seed)
+    return ar.context_free(rng, vocab, T), ar.context_free(rng, vocab, T)
+
+
+def _hole_pair():
+    """mu has probability 0 on token 2 at every position, pi does not (supp pi ⊄ supp mu)."""
+    rng = random.Random(3)
+    mu_t = [ar.random_dist(rng, 3, zero_at=2) for _ in range(3)]
+    pi_t = [ar.random_dist(rng, 3) for _ in range(3)]
+    return lambda p: mu_t[len(p)], lambda p: pi_t[len(p)]
+
+
+# ------------------------------------------------------------------------------------ M1 ----
+
+
+def test_m1_fails_when_any_one_of_several_models_fails():
+    """The verdict is the AND over the models: a wrong pair first and a right pair last."""
+    models = {"hole": _hole_pair(), "context-free": _context_free_pair(5)}
+    assert C.check_m1(models=models).status == "failed"
+    # and the right pair alone verifies (so the failure above is the first pair's)
+    assert C.check_m1(models={"context-free": _context_free_pair(5)}).status == "verified"
+
+
+def test_m1_fails_on_a_support_hole_that_pi_never_reaches():
+    """E_mu[W] = 1 exactly here, yet W_t is not a martingale: at prefix (1,), which mu reaches
+    and pi never does (pi puts 0 on token 1 first), mu has a hole where pi has mass 1/2. The
+    check must report the defect, not only compare E_mu[W] with 1."""
+    half = (R(1, 2), R(1, 2))
+    mu = _table_model({(): half, (0,): half, (1,): (R(1), R(0))})
+    pi = _table_model({(): (R(1), R(0)), (0,): half, (1,): half})
+    assert ar.moment_w(mu, pi, 2, 2, 1) == 1
+    assert ar.martingale_defects(mu, pi, 2, 2) == [((1,), R(1, 2))]
+    assert C.check_m1(models={"unreached hole": (mu, pi)}, vocab=2, T=2).status == "failed"
+
+
+# ------------------------------------------------------------------------------------ M2 ----
+
+
+def test_m2_reads_both_policies_chi2_at_the_same_prefix():
+    """A prefix-dependent pair whose tables after token 1 are the tables after token 0 with the
+    tokens relabelled (0 <-> 1) the same way in mu and in pi: chi2_t is the same at every prefix,
+    so E_mu[W^2] = prod_t (1 + chi2_t) holds exactly and the check verifies. Reading mu's table
+    at one prefix and pi's at another would mix a relabelled table with an unrelabelled one."""
+    vocab, T = 2, 3
+    base_mu = [(R(1, 3), R(2, 3)), (R(1, 4), R(3, 4)), (R(2, 5), R(3, 5))]
+    base_pi = [(R(1, 2), R(1, 2)), (R(2, 3), R(1, 3)), (R(1, 5), R(4, 5))]
+
+    def model(base):
+        def f(prefix):
+            tab = base[len(prefix)]
+            # relabel after an odd number of 1s: still prefix-dependent, chi2 unchanged
+            return tab[::-1] if sum(prefix) % 2 else tab
+
+        return f
+
+    mu, pi = model(base_mu), model(base_pi)
+    assert mu((1,)) != mu((0,))  # prefix-dependent indeed
+    rec = C.check_m2(models={"relabelled": (mu, pi)}, vocab=vocab, T=T)
+    assert rec.status == "verified", rec.detail
+
+
+def test_m2_default_instance_is_seeded():
+    """Two runs with the default premises draw the same Rational tables: the same exact E_mu[W^2]
+    in the record (an unseeded generator would draw other tables)."""
+    assert C.check_m2().detail == C.check_m2().detail
+
+
+def test_m2_fails_when_any_one_of_several_models_fails():
+    """The verdict is the AND over the models: a Markov pair (not context-free: the product
+    formula does not hold) first, a context-free pair last."""
+    rng = random.Random(4)
+    markov = (ar.markov(rng, 3, 4), ar.markov(rng, 3, 4))
+    cf = _context_free_pair(6, 3, 4)
+    assert C.check_m2(models={"Markov": markov}).status == "failed"
+    assert C.check_m2(models={"context-free": cf}).status == "verified"
+    assert C.check_m2(models={"Markov": markov, "context-free": cf}).status == "failed"
+
+
+def test_m2_skips_tokens_of_probability_zero_under_mu():
+    """A context-free pair with a deterministic token table at position 1 (mu = pi = (1, 0)):
+    the zero-probability token adds nothing to chi2 (0^2 / 0 is skipped, not summed), the
+    token with probability 1 adds 1^2 / 1, so chi2_1 = 0 and the formula holds exactly."""
+    first_mu, first_pi = (R(1, 3), R(2, 3)), (R(1, 2), R(1, 2))
+    last_mu, last_pi = (R(1, 4), R(3, 4)), (R(2, 3), R(1, 3))
+    mu_t = [first_mu, (R(1), R(0)), last_mu]
+    pi_t = [first_pi, (R(1), R(0)), last_pi]
+    models = {"deterministic step": (lambda p: mu_t[len(p)], lambda p: pi_t[len(p)])}
+    rec = C.check_m2(models=models, vocab=2, T=3)
+    assert rec.status == "verified", rec.detail
+
+
+def test_m2_fails_on_policy():
+    """mu = pi: chi2_t = 0, E_mu[W^2] = 1 for every T, which does not grow; the claim's
+    exponential growth fails (the product formula itself holds: 1 = 1)."""
+    mu, _ = _context_free_pair(9, 3, 4)
+    rec = C.check_m2(models={"on-policy": (mu, mu)})
+    assert rec.status == "failed", rec.detail
+
+
+# ------------------------------------------------------------------------------------ B1 ----
+
+K, LAM, W = C.k, C.lam, C.W
+M_K3 = (K / LAM) ** K * sp.exp(LAM - K)
+# log(1 + x) - x / (1 + x) >= 0 for x >= 0 (zero only at x = 0), a sign SymPy does not decide
+_X = (K - LAM) ** 2
+_UNDECIDED_NONNEG = sp.log(1 + _X) - _X / (1 + _X)
+
+
+def test_b1_minimum_of_log_m_minus_log_phi_is_zero():
+    """With K3's M the bound is attained: g(W*) = log M - log phi(W*) simplifies to 0, i.e. the
+    default premise is the sup itself, not a larger constant."""
+    rec = C.check_b1()
+    assert rec.status == "verified"
+    assert "is g(W*) = 0 (>= 0 decided symbolically: True)" in rec.detail
+
+
+def test_b1_falls_back_to_seeded_points_where_sympy_cannot_decide_the_sign():
+    """claimed M = M_K3 e^(log(1+x) - x/(1+x)), x = (k - lam)^2: a valid bound (>= M_K3) whose
+    g(W*) SymPy leaves undecided, so the sign is decided at the 60 seeded (k, lam): there the
+    minimum is exactly 0 (at the seeded point k = lam = 8/5), which must count as >= 0."""
+    assert _UNDECIDED_NONNEG.is_nonnegative is None
+    assert any(kk == ll for kk, ll, _ in C._spot_points(20260212, 60))
+    rec = C.check_b1(claimed_M=M_K3 * sp.exp(_UNDECIDED_NONNEG))
+    assert rec.status == "verified", rec.detail
+    assert "decided numerically: True" in rec.detail
+
+
+def test_b1_fails_for_a_claimed_m_a_hair_below_the_sup():
+    """claimed M = M_K3 e^(-1e-6): phi exceeds it only within ~1e-3 (relative) of W* = k/lam,
+    which none of the 200 seeded spot points hits (their minimum of log M - log phi is ~2e-3 >
+    0). The symbolic minimum g(W*) = -1e-6 < 0 alone must fail the check."""
+    rec = C.check_b1(claimed_M=M_K3 * sp.exp(sp.Float(-1e-6)))
+    assert rec.status == "failed"
+    assert "min(log M - log phi) = 2.4" in rec.detail  # the spot check alone would pass
+
+
+def test_b1_and_q2_are_reproducible():
+    """Seeded: the spot-check minimum (B1) and SLSQP's worst error (Q2) printed in the record are
+    the same in two runs (an unseeded generator draws other points / supports)."""
+    assert C.check_b1().detail == C.check_b1().detail
+    assert C.check_q2().detail == C.check_q2().detail
+
+
+def test_records_without_own_premises_carry_exactly_the_catalogue_assumptions():
+    """K2, K3, K4 and B1 add no premise text: their assumptions are the catalogue's, verbatim."""
+    from vespo_theory import claims
+
+    for check, cid in (
+        (C.check_k2, "K2"),
+        (C.check_k3, "K3"),
+        (C.check_k4, "K4"),
+        (C.check_b1, "B1"),
+    ):
+        assert check().assumptions == claims.assumptions(cid), cid
