@@ -111,6 +111,14 @@ JOBS: dict[str, Job] = {
             ("validate_fast",),
             est="20 min (the long task's warm start is trained first)",
         ),
+        # how much routing flips inflate Var(log W) (docs/lm.md, the S5 protocol)
+        Job(
+            "moe_routing",
+            ("-m", "simulations.lm.moe"),
+            ("moe_routing",),
+            est="50 s",
+            script=True,
+        ),
         Job(
             "bench_grads",
             ("benchmarks/bench_per_sample_grads.py",),
@@ -605,7 +613,47 @@ def render_long_bench(job, out, info, work) -> dict[str, str]:
     }
 
 
+def render_moe(job, out, info, work) -> dict[str, str]:
+    """The table of `python -m simulations.lm.moe`: its JSON lines (the model's line first,
+    then one per route-noise sigma)."""
+    lines = [json.loads(ln) for ln in info["stdout"].splitlines() if ln.startswith("{")]
+    model, stats = lines[0], lines[1:]
+    rows = [
+        [
+            _g4(r["sigma"]),
+            r["n"],
+            _g4(r["var_log_w_no_replay"]),
+            _g4(r["mean_abs_log_w_no_replay"]),
+            _g4(r["max_abs_log_w_no_replay"]),
+            _g4(r["var_log_w_replay"]),
+            _g4(r["max_abs_log_w_replay"]),
+            f"{100 * r['flip_rate']:.1f} %",
+            f"{100 * r['seq_with_flip']:.1f} %",
+        ]
+        for r in stats
+    ]
+    head = (
+        f"MoE warm start: task `{model['task']}`, d_model {model['d_model']}, "
+        f"{model['n_expert']} experts top-{model['top_k']}, {model['params']:,} parameters, "
+        f"{model['steps']} teacher-forced steps, greedy success {model['greedy_success']:.3f}; "
+        f"{model['n']} responses sampled on-policy per sigma.\n\n"
+    )
+    cols = [
+        "sigma",
+        "n",
+        "Var(log W)",
+        "mean abs log W",
+        "max abs log W",
+        "Var(log W), replay",
+        "max abs log W, replay",
+        "route flips",
+        "sequences with a flip",
+    ]
+    return {"moe_routing": head + _md(cols, rows) + "\n\n" + _provenance(job, info, None)}
+
+
 RENDER = {
+    "moe_routing": render_moe,
     "bench_lm": render_bench,
     "validate_fast": render_validate,
     "bench_grads": render_bench_grads,
