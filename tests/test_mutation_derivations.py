@@ -179,3 +179,81 @@ def test_records_without_own_premises_carry_exactly_the_catalogue_assumptions():
         (C.check_b1, "B1"),
     ):
         assert check().assumptions == claims.assumptions(cid), cid
+
+
+# ------------------------------------------------------------------------------------ Q2 ----
+
+
+def test_q2_symbolic_part_alone_rejects_a_convexity_that_fails_for_some_a():
+    """kl_signs (1, 2): the coefficient of 1/q_i is 1 + a, not convex at a = -1, so the claim
+    "strictly convex for every real a" fails. With a = 0 only, the numeric cross-check agrees
+    with the closed form (at a = 0 the objective is KL(Q||mu) either way): the symbolic part
+    alone must fail the check."""
+    rec = C.check_q2(kl_signs=(1, 2), a_values=(0.0,))
+    assert rec.status == "failed"
+    assert "coefficient of q_i^-1 is a + 1 (slope in a: 1)" in rec.detail
+    worst = float(rec.detail.split("max |Q_opt - Q*_closed(b(C))| = ")[1].split()[0])
+    assert worst <= 1e-6  # the check's own SLSQP tolerance: the numeric part passes
+
+
+def test_q2_symbolic_part_alone_rejects_a_zero_objective(monkeypatch):
+    """kl_signs (0, 0): the objective is 0 (coefficient 0), not strictly convex. The numeric
+    part is stubbed to agree exactly, to isolate the symbolic verdict."""
+    monkeypatch.setattr(C, "_numeric_q2", lambda *args: (0.0, []))
+    assert C.check_q2().status == "verified"  # the stub alone fails nothing
+    assert C.check_q2(kl_signs=(0, 0)).status == "failed"
+
+
+def test_q2_numeric_part_alone_fails_the_check(monkeypatch):
+    """An optimiser answer 1e-5 away from the closed form (> the check's tolerance 1e-6) fails
+    Q2 although the symbolic part holds."""
+    import types
+
+    import numpy as np
+
+    def off_by_1e5(log_mu, log_pi, w, a_val, budget, kl_signs):
+        log_w = log_pi - log_mu
+        q = C._closed_form(log_mu, log_w, w, a_val, C._solve_b(log_mu, log_w, w, a_val, budget))
+        dx = np.zeros_like(q)
+        dx[:2] = (1e-5, -1e-5)
+        return types.SimpleNamespace(x=q + dx)
+
+    monkeypatch.setattr(C, "_slsqp_min", off_by_1e5)
+    rec = C.check_q2()
+    assert rec.status == "failed"
+    assert "max |Q_opt - Q*_closed(b(C))| = 1.00e-05" in rec.detail
+
+
+def test_q2_coefficient_of_the_hessian_is_one():
+    """The default objective's Hessian is diag(1/q_i): coefficient exactly 1, slope 0 in a."""
+    rec = C.check_q2()
+    assert "Hessian = diag(1/q_i)" in rec.detail
+    assert "coefficient of q_i^-1 is 1 (slope in a: 0)" in rec.detail
+
+
+# ------------------------------------------------------------------------------------ B2 ----
+
+
+def test_b2_fails_for_a_claimed_m_a_hair_below_the_sup():
+    """claimed M = M_K3 e^(-1e-6): the numeric spot check passes (max relative excess < 0: the
+    atom at the argmax exceeds M by 1e-6 relative only), the sign of log(claimed M) - log(sup)
+    = -1e-6 must fail the check."""
+    rec = C.check_b2(claimed_M=M_K3 * sp.exp(sp.Float(-1e-6)))
+    assert rec.status == "failed"
+    assert "(>= 0 decided symbolically: False)" in rec.detail
+    excess = float(rec.detail.split("max relative excess = ")[1].split()[0])
+    assert excess < 0  # the spot check alone would pass
+
+
+def test_b2_falls_back_to_seeded_points_where_sympy_cannot_decide_the_sign():
+    """claimed M = M_K3 e^(log(1+x) - x/(1+x)), x = (k - lam)^2 (>= M_K3, sign undecided by
+    SymPy): decided at the 60 seeded (k, lam), whose minimum is exactly 0 at k = lam = 12/5."""
+    assert any(kk == ll for kk, ll, _ in C._spot_points(20260213, 60))
+    rec = C.check_b2(claimed_M=M_K3 * sp.exp(_UNDECIDED_NONNEG))
+    assert rec.status == "verified", rec.detail
+    assert "(>= 0 decided numerically: True)" in rec.detail
+
+
+def test_b2_is_reproducible():
+    """Seeded laws: the max relative excess printed in the record is the same in two runs."""
+    assert C.check_b2().detail == C.check_b2().detail
