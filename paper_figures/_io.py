@@ -42,11 +42,15 @@ def save_figure(
     extra_meta: dict | None = None,
     wall_time: float | None = None,
     seed: int | None = None,
+    table: list[dict] | None = None,
+    table_md: str | None = None,
 ) -> dict[str, Path]:
     """Save ``fig`` as ``NAME.png`` and ``NAME.pdf`` in ``out_dir`` with a sidecar ``NAME.json``.
 
     ``arrays`` (name -> NumPy array) are saved to ``NAME.npz`` so the plotted numbers can be
     checked without re-running. ``extra_meta`` is merged into the sidecar (e.g. rule parameters).
+    ``table`` (rows of a table, kind "table") is also written as ``NAME.csv`` and
+    ``NAME.md`` (``table_md`` if given, else the rows as a Markdown table).
     Returns the paths written, keyed by suffix.
     """
     if not name or any(c in name for c in "/\\"):
@@ -59,6 +63,8 @@ def save_figure(
     if arrays:
         paths["npz"] = out / f"{name}.npz"
         np.savez_compressed(paths["npz"], **{k: np.asarray(v) for k, v in arrays.items()})
+    if table is not None:
+        paths.update(write_table(table, name, out, markdown=table_md))
     meta = run_metadata(config, seed=seed, device="cpu")
     meta["figure"] = name
     meta["files"] = sorted(p.name for p in paths.values())
@@ -68,4 +74,37 @@ def save_figure(
     return paths
 
 
-__all__ = ["DEFAULT_OUT", "save_figure"]
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """``rows`` (dicts with the same keys) as a Markdown table; pipes in cells escaped."""
+    if not rows:
+        return "_(no rows)_\n"
+    cols = list(rows[0])
+    esc = [[_cell(r.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in cols]
+           for r in rows]  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(r) + " |" for r in esc]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(rows: list[dict], name: str, out: Path, *, markdown: str | None = None):
+    """Write a table as ``NAME.csv`` (floats with 6 significant digits) and ``NAME.md``."""
+    import csv
+
+    paths = {"csv": out / f"{name}.csv", "md": out / f"{name}.md"}
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with open(paths["csv"], "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _cell(v) for k, v in r.items()})
+    paths["md"].write_text(markdown if markdown is not None else markdown_table(rows))
+    return paths
+
+
+__all__ = ["DEFAULT_OUT", "markdown_table", "save_figure", "write_table"]

@@ -64,6 +64,11 @@ def draw(spec, *, fast: bool = False, rules=(), out_dir=None) -> dict:
     }
     if hasattr(mod, "meta"):
         extra.update(mod.meta(data))
+    # a table (kind "table") is also written as NAME.csv and NAME.md
+    table = mod.table(data) if hasattr(mod, "table") else None
+    table_md = None
+    if table is not None and hasattr(mod, "table_markdown"):
+        table_md = mod.table_markdown(data)
     try:
         paths = save_figure(
             fig,
@@ -74,6 +79,8 @@ def draw(spec, *, fast: bool = False, rules=(), out_dir=None) -> dict:
             extra_meta=extra,
             wall_time=time.perf_counter() - t0,
             seed=cfg.get("seed"),
+            table=table,
+            table_md=table_md,
         )
     finally:
         plt.close(fig)

@@ -13,8 +13,10 @@ The page (arXiv 2602.10693; the claims of docs/theory.md) holds, in this order:
    or reused from ``DIR`` when its sidecar has the same config hash and git SHA, embedded as a
    base64 PNG with its caption; the figures whose data does not exist yet, by name with the
    command that will produce it.
-3. **The S1-S8 table** (the paper's empirical claims): "not run yet" for each, with the planned
-   command (:data:`paper_figures.lab_planned.S_CLAIMS`); nothing is invented.
+3. **The S1-S8 table** (the paper's empirical claims, :data:`paper_figures.lab_planned.S_CLAIMS`):
+   each claim's verdict from the lab study's ``docs/lm_study/verdicts.csv`` (favourable /
+   primary comparisons, paired seeds, exploratory flag), or "not run yet" with the command
+   that runs the study while that file is absent; nothing is invented.
 4. **Provenance**: git SHA, package versions, UTC time, machine
    (:func:`vespo_theory.provenance.run_metadata`).
 
@@ -369,27 +371,63 @@ def _figure_html(f: dict) -> str:
     )
 
 
-def _s_rows() -> list[dict]:
-    import paper_figures
-    from paper_figures.lab_planned import S_CLAIMS, planned_command
+_S_CLASS = {"supported": "ok", "partly": "warn", "not reproduced": "bad"}
 
+
+def _s_rows(tables=None) -> list[dict]:
+    """One row per claim S1-S8: its verdict from the study's ``verdicts.csv`` (favourable /
+    primary comparisons, paired seeds, exploratory flag), or "not run yet" when that file does
+    not exist; the command that produces it, the block's config and the figures."""
+    import paper_figures
+    from paper_figures import _lab
+    from paper_figures.lab_planned import S_CLAIMS, planned_command, verdicts
+
+    found = verdicts(_lab.DEFAULT_TABLES if tables is None else tables)
     figs: dict[str, list[str]] = {}
     for spec in paper_figures.registry().values():
         for c in spec.claims:
             if c in S_CLAIMS:
                 figs.setdefault(c, []).append(spec.name)
-    return [
-        {"id": sid, "statement": s["statement"], "paper": s["paper"], "status": "not run yet",
-         "command": planned_command(sid), "figures": figs.get(sid, [])}
-        for sid, s in S_CLAIMS.items()
-    ]  # fmt: skip
+    rows = []
+    for sid, s in S_CLAIMS.items():
+        v = (found or {}).get(sid)
+        if v is None:
+            status, detail = "not run yet", "–"
+        else:
+            status = v.get("verdict") or "not run"
+            detail = "–"
+            if v.get("primary"):
+                detail = f"{v.get('favourable', '?')}/{v['primary']} favourable"
+                if v.get("seeds"):
+                    detail += f", {v['seeds']} paired seeds"
+                if str(v.get("exploratory")) == "True":
+                    detail += " (exploratory)"
+            if v.get("not_judged"):
+                nj = f"not judged: {v['not_judged']}"
+                detail = nj if detail == "–" else f"{detail}; {nj}"
+        rows.append({"id": sid, "statement": s["statement"], "paper": s["paper"],
+                     "status": status, "class": _S_CLASS.get(status, "none"),
+                     "detail": detail, "command": planned_command(sid), "config": s["config"],
+                     "figures": figs.get(sid, [])})  # fmt: skip
+    return rows
+
+
+def _s_note(rows: list[dict]) -> str:
+    if all(r["status"] == "not run yet" for r in rows):
+        return S_NOTE
+    return (
+        "The paper's empirical claims (arXiv 2602.10693 §4) tested at small scale by the lab's "
+        "study (a small LM trained here on synthetic tasks; protocol and verdict rules in "
+        "docs/lm.md, written before the runs). Verdicts from docs/lm_study/verdicts.csv; "
+        "'exploratory' = fewer than 10 paired seeds."
+    )
 
 
 S_NOTE = (
-    "The paper's empirical claims (arXiv 2602.10693 §4) need the small-LM lab's protocol runs; "
-    "their configs are not written yet, so no result exists and none is shown. The planned "
-    "command is the one each config will take. docs/lm.md reports preliminary small-model "
-    "comparisons (configs/lm_compare*.json) that are not these protocol runs."
+    "The paper's empirical claims (arXiv 2602.10693 §4) are tested at small scale by the "
+    "small-LM lab's study (configs/study/<block>.json; protocol in docs/lm.md). Its tables "
+    "(docs/lm_study/verdicts.csv) do not exist yet, so no result is shown; the command runs "
+    "every block and writes them."
 )
 
 
@@ -442,14 +480,16 @@ def render_html(ctx: dict) -> str:
             )
         p.append("</table>")
     p.append('<h2 id="s-table">3. The paper\'s empirical claims S1-S8</h2>')
-    p.append(f"<p>{_e(S_NOTE)}</p>")
+    p.append(f"<p>{_e(_s_note(s_rows))}</p>")
     p.append("<table><tr><th>claim</th><th>what the paper reports</th><th>paper</th>"
-             "<th>verdict</th><th>planned command</th><th>figures</th></tr>")  # fmt: skip
+             "<th>verdict</th><th>command</th><th>config</th><th>comparisons</th>"
+             "<th>figures</th></tr>")  # fmt: skip
     for r in s_rows:
         p.append(
             f'<tr id="claim-{_e(r["id"])}"><td>{_e(r["id"])}</td><td>{_e(r["statement"])}</td>'
-            f"<td>{_e(r['paper'])}</td><td>{_badge(r['status'], 'none')}</td>"
-            f"<td><code>{_e(r['command'])}</code></td><td>{_e(', '.join(r['figures']))}</td></tr>"
+            f"<td>{_e(r['paper'])}</td><td>{_badge(r['status'], r['class'])}</td>"
+            f"<td><code>{_e(r['command'])}</code></td><td><code>{_e(r['config'])}</code></td>"
+            f"<td>{_e(r['detail'])}</td><td>{_e(', '.join(r['figures']))}</td></tr>"
         )
     p.append("</table>")
     p.append('<h2 id="provenance">4. Provenance</h2><table>')
@@ -539,13 +579,13 @@ def render_md(ctx: dict) -> str:
                      f"{_md(', '.join(s.claims))} | `{_md_code(s.data_command)}`"
                      f"{' (planned)' if s.planned else ''} |")  # fmt: skip
         p.append("")
-    p += ["## 3. The paper's empirical claims S1-S8", "", _md(S_NOTE), "",
-          "| claim | what the paper reports | paper | verdict | planned command | figures |",
-          "|---|---|---|---|---|---|"]  # fmt: skip
+    p += ["## 3. The paper's empirical claims S1-S8", "", _md(_s_note(s_rows)), "",
+          "| claim | what the paper reports | paper | verdict | command | config | comparisons "
+          "| figures |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in s_rows:
         p.append(f"| {_md(r['id'])} | {_md(r['statement'])} | {_md(r['paper'])} | "
-                 f"{_md(r['status'])} | `{_md_code(r['command'])}` | "
-                 f"{_md(', '.join(r['figures']))} |")  # fmt: skip
+                 f"{_md(r['status'])} | `{_md_code(r['command'])}` | `{_md_code(r['config'])}` "
+                 f"| {_md(r['detail'])} | {_md(', '.join(r['figures']))} |")  # fmt: skip
     p += ["", "## 4. Provenance", "", "| | |", "|---|---|"]
     p += [f"| {_md(k)} | {_md(v)} |" for k, v in _prov_rows(prov)]
     return "\n".join(p) + "\n"
@@ -598,7 +638,9 @@ def build(
     figs = draw_figures(out, fast, figures, redraw, say)
     claims = collect_claims(derive, falsify, figs, lab)
     s_rows = _s_rows()
-    say(f"S1-S8: {len(s_rows)} rows, every one not run yet")
+    n_run = sum(r["status"] != "not run yet" for r in s_rows)
+    say(f"S1-S8: {len(s_rows)} rows, {n_run} with a verdict from the study's verdicts.csv"
+        if n_run else f"S1-S8: {len(s_rows)} rows, every one not run yet")  # fmt: skip
     config = {"fast": fast, "redraw": redraw, "figures": figures, "claims": claim_ids,
               "falsify_budget": budget, "falsify_seed": seed}  # fmt: skip
     prov = run_metadata(config, seed=seed, device="cpu")

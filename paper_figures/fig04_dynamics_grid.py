@@ -1,0 +1,73 @@
+"""Training dynamics grid (arXiv 2602.10693 Fig. 4; claims S1, S2) from the small-LM lab's block
+s1: rows staleness N in {1, 16, 64}; columns training reward, held-out success, response
+length, ppo_kl, entropy and PG loss; VESPO, hard clip (GRPO), GSPO and SAPO overlaid.
+
+The paper's Fig. 4 is the same grid for a 30B model; every curve here is a column of
+``s1.curves.csv`` (mean over seeds, 95 % band), read by :mod:`paper_figures._lab`.
+"""
+
+from __future__ import annotations
+
+from paper_figures import _lab
+from paper_figures._io import merge_config
+from paper_figures._style import styled
+
+BLOCK = "s1"
+CONFIG: dict = {
+    "tables": _lab.DEFAULT_TABLES,
+    "rules": ["vespo", "ppo_clip", "gspo", "sapo"],
+    "staleness": [1, 16, 64],
+    "columns": ["reward", "heldout_success", "response_length", "ppo_kl", "entropy", "loss"],
+}
+FAST: dict = {}
+
+FIGURE = _lab.lab_spec(
+    "fig04_dynamics_grid", "Fig. 4",
+    "dynamics grid: rows N; reward, held-out success, length, KL, entropy, PG loss; the four "
+    "main rules",
+    "Rows: staleness N = 1, 16, 64 (a row whose N is not in the table is left out); columns: "
+    "training reward, greedy held-out success, response length, ppo_kl (k1 estimate of "
+    "KL(pi_old || pi_theta)), policy entropy and PG loss against optimizer step; VESPO, hard "
+    "clip (the paper's GRPO), GSPO and SAPO overlaid.",
+    BLOCK, CONFIG, ("S1", "S2"),
+)  # fmt: skip
+
+
+def resolve_config(fast: bool = False, **overrides) -> dict:
+    return merge_config(CONFIG, FAST, fast, overrides)
+
+
+def compute(cfg: dict | None = None) -> dict:
+    cfg = dict(CONFIG if cfg is None else cfg)
+    curves = _lab.read_curves(cfg["tables"], BLOCK)
+    panels, rows = _lab.rules_grid(curves, cfg["rules"], cfg["staleness"], cfg["columns"])
+    return {
+        "panels": panels,
+        "rows": rows,
+        "ncols": len(cfg["columns"]),
+        "title_size": 8,
+        "config": cfg,
+    }
+
+
+def meta(data: dict) -> dict:
+    return _lab.source_meta(data["config"], [BLOCK])
+
+
+@styled
+def plot(data: dict):
+    from paper_figures._style import WIDTH_PAGE
+
+    return _lab.plot_panels(data, ncols=data["ncols"], width=1.45 * WIDTH_PAGE,
+                            height_per_row=2.0)  # fmt: skip
+
+
+def arrays(data: dict) -> dict:
+    return _lab.curve_arrays(data)
+
+
+def summary(data: dict) -> list[dict]:
+    return _lab.curve_summary(data)
+
+
+__all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

@@ -1,0 +1,58 @@
+"""GSPO's response-length spike (arXiv 2602.10693 Fig. 9; claim S2) in the small-LM lab's block
+s1: the signal against step at staleness N = 1 and N = 64, read from ``s1.curves.csv``
+(:mod:`paper_figures._lab_failure`)."""
+
+from __future__ import annotations
+
+from paper_figures import _lab, _lab_failure
+from paper_figures._io import merge_config
+from paper_figures._style import styled
+
+BLOCK = "s1"
+CONFIG: dict = {
+    "tables": _lab.DEFAULT_TABLES,
+    "rules": ["gspo"],
+    "staleness": [1, 64],
+    "columns": ["response_length", "heldout_success"],
+}
+FAST: dict = {}
+
+FIGURE = _lab.lab_spec(
+    "fig09_gspo_failure", "Fig. 9",
+    "GSPO's failure signal: response length at two staleness levels",
+    "Response length (the signal) and greedy held-out success against optimizer step for GSPO at "
+    "staleness N = 1 and N = 64 (light: N = 1, dark: N = 64). The paper's Fig. 9 shows GSPO's "
+    "response length spiking before a collapse on a 30B model; the lab's task caps answers at a "
+    "few dozen tokens.",
+    BLOCK, CONFIG, ("S2",),
+)  # fmt: skip
+
+
+def resolve_config(fast: bool = False, **overrides) -> dict:
+    return merge_config(CONFIG, FAST, fast, overrides)
+
+
+def compute(cfg: dict | None = None) -> dict:
+    return _lab_failure.signal_panels(dict(CONFIG if cfg is None else cfg))
+
+
+def meta(data: dict) -> dict:
+    return _lab.source_meta(data["config"], [BLOCK])
+
+
+@styled
+def plot(data: dict):
+    from paper_figures._style import WIDTH_PAGE
+
+    return _lab.plot_panels(data, ncols=2, width=0.8 * WIDTH_PAGE, height_per_row=2.4)
+
+
+def arrays(data: dict) -> dict:
+    return _lab.curve_arrays(data)
+
+
+def summary(data: dict) -> list[dict]:
+    return _lab.curve_summary(data)
+
+
+__all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

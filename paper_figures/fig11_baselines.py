@@ -1,0 +1,60 @@
+"""VESPO against TOPR, CISPO, BAPO and VCPO (arXiv 2602.10693 Fig. 11; claim S6) from the
+small-LM lab's block s6: held-out success and training reward against step at staleness
+N = 8 (the paper's setting) and N = 64, every curve a column of ``s6.curves.csv``."""
+
+from __future__ import annotations
+
+from paper_figures import _lab
+from paper_figures._io import merge_config
+from paper_figures._style import styled
+
+BLOCK = "s6"
+CONFIG: dict = {
+    "tables": _lab.DEFAULT_TABLES,
+    "rules": ["vespo", "topr", "cispo", "bapo", "vcpo"],
+    "staleness": [8, 64],
+    "columns": ["heldout_success", "reward"],
+}
+FAST: dict = {}
+
+FIGURE = _lab.lab_spec(
+    "fig11_baselines", "Fig. 11",
+    "TOPR, CISPO, BAPO and VCPO against VESPO",
+    "Greedy held-out success and training reward against optimizer step for VESPO, TOPR, "
+    "CISPO, BAPO and VCPO (VCPO's advantages use its off-policy optimal baseline), rows "
+    "staleness N = 8 (the paper's setting) and N = 64 (a row whose N is not in the table is "
+    "left out); every rule at its registry defaults.",
+    BLOCK, CONFIG, ("S6",),
+)  # fmt: skip
+
+
+def resolve_config(fast: bool = False, **overrides) -> dict:
+    return merge_config(CONFIG, FAST, fast, overrides)
+
+
+def compute(cfg: dict | None = None) -> dict:
+    cfg = dict(CONFIG if cfg is None else cfg)
+    curves = _lab.read_curves(cfg["tables"], BLOCK)
+    panels, rows = _lab.rules_grid(curves, cfg["rules"], cfg["staleness"], cfg["columns"])
+    return {"panels": panels, "rows": rows, "config": cfg}
+
+
+def meta(data: dict) -> dict:
+    return _lab.source_meta(data["config"], [BLOCK])
+
+
+@styled
+def plot(data: dict):
+    return _lab.plot_panels(data, ncols=len(data["config"]["columns"]), height_per_row=2.3,
+                            legend_cols=5)  # fmt: skip
+
+
+def arrays(data: dict) -> dict:
+    return _lab.curve_arrays(data)
+
+
+def summary(data: dict) -> list[dict]:
+    return _lab.curve_summary(data)
+
+
+__all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

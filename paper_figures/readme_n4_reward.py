@@ -1,0 +1,60 @@
+"""Reward at staleness N = 4, every rule (the README figure of arXiv 2602.10693's code release;
+claim S1), from the small-LM lab's block s1: training reward and held-out success against
+step for every rule the table has at N = 4 (``s1.curves.csv``)."""
+
+from __future__ import annotations
+
+from paper_figures import _lab
+from paper_figures._io import merge_config
+from paper_figures._style import styled
+
+BLOCK = "s1"
+CONFIG: dict = {
+    "tables": _lab.DEFAULT_TABLES,
+    "staleness": 4,
+    "columns": ["reward", "heldout_success"],
+}
+FAST: dict = {}
+
+FIGURE = _lab.lab_spec(
+    "readme_n4_reward", "README figure",
+    "reward at N = 4, every rule",
+    "Training reward and greedy held-out success against optimizer step at staleness N = 4 "
+    "for every rule of the block (VESPO, hard clip = the paper's GRPO, GSPO, SAPO).",
+    BLOCK, CONFIG, ("S1",),
+)  # fmt: skip
+
+
+def resolve_config(fast: bool = False, **overrides) -> dict:
+    return merge_config(CONFIG, FAST, fast, overrides)
+
+
+def compute(cfg: dict | None = None) -> dict:
+    cfg = dict(CONFIG if cfg is None else cfg)
+    curves = _lab.read_curves(cfg["tables"], BLOCK)
+    n = int(cfg["staleness"])
+    rules = list(dict.fromkeys(curves[a]["rule"] for a in _lab.find_arms(curves, staleness=n)))
+    panels, rows = _lab.rules_grid(curves, rules, [n], cfg["columns"])
+    return {"panels": panels, "rules": rules, "config": cfg}
+
+
+def meta(data: dict) -> dict:
+    return _lab.source_meta(data["config"], [BLOCK])
+
+
+@styled
+def plot(data: dict):
+    from paper_figures._style import WIDTH_PAGE
+
+    return _lab.plot_panels(data, ncols=2, width=0.8 * WIDTH_PAGE, height_per_row=2.4)
+
+
+def arrays(data: dict) -> dict:
+    return _lab.curve_arrays(data)
+
+
+def summary(data: dict) -> list[dict]:
+    return _lab.curve_summary(data)
+
+
+__all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]
