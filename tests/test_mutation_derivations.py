@@ -257,3 +257,23 @@ def test_b2_falls_back_to_seeded_points_where_sympy_cannot_decide_the_sign():
 def test_b2_is_reproducible():
     """Seeded laws: the max relative excess printed in the record is the same in two runs."""
     assert C.check_b2().detail == C.check_b2().detail
+
+
+def test_b2_numeric_part_alone_fails_the_check(monkeypatch):
+    """With a wrong symbolic sup (the stationary point stubbed to W* = 1, so sup phi = phi(1) = 1)
+    a claimed M = 1 passes the sign test (log 1 - log 1 = 0); the seeded laws, which put atoms at
+    k/lam where phi = (k/lam)^k e^(lam-k) > 1, must still fail the check."""
+    monkeypatch.setattr(C, "_derive_sup", lambda phi: ([sp.Integer(1)], None, None))
+    rec = C.check_b2(claimed_M=sp.Integer(1))
+    assert "(>= 0 decided symbolically: True)" in rec.detail
+    assert rec.status == "failed"
+
+
+# ------------------------------------------------------------------------------------ K1 ----
+
+
+def test_derived_kernel_default_is_the_stated_kernel():
+    """derived_kernel() with its default premise (budget sign +1) is W^k e^(lam (1 - W))."""
+    phi, (w, kk, ll) = C.derived_kernel()
+    assert (w, kk, ll) == (W, K, LAM)
+    assert sp.simplify(phi - W**K * sp.exp(LAM * (1 - W))) == 0
