@@ -422,7 +422,7 @@ def lab_spec(name, paper, title, what, block, config, claims, *, kind="figure", 
         " Lines: means over seeds; bands: 95 % Student-t intervals over seeds (none with one seed)."
         if kind == "figure"
         else " Entries: the protocol metric heldout_last_k (mean greedy held-out success over "
-        "the evaluations at steps 160-256) with its 95 % Student-t interval over seeds."
+        "the last 4 evaluations, steps 160-256) with its 95 % Student-t interval over seeds."
     )
     caption = (
         f"{what} {SCALE.format(task=TASKS[task])} Block {block} (configs/study/{block}.json; "
@@ -499,4 +499,4 @@ def md_caption(name: str, spec_title: str, rows: list[dict]) -> str:
             f"({'/'.join(map(str, n))} per arm).\n\n")  # fmt: skip
 
 
-METRIC_LABEL = "heldout_last_k: held-out success, mean of steps 160-256 (fraction)"
+METRIC_LABEL = "heldout_last_k: held-out success, mean of the last 4 evaluations (fraction)"

@@ -23,8 +23,8 @@ def signal_panels(cfg: dict) -> dict:
             lines = []
             for rule in cfg["rules"]:
                 for a in _lab.find_arms(curves, rule=rule, staleness=n):
-                    lines.append(_lab.line(curves[a], col, _lab.rule_label(rule),
-                                           _lab.rule_colour(rule)))  # fmt: skip
+                    label = f"{_lab.rule_label(rule)} ({_lab.nseeds(curves[a]['seeds'])})"
+                    lines.append(_lab.line(curves[a], col, label, _lab.rule_colour(rule)))
             panels.append({"title": f"{_lab.TITLES[col]}, N = {n}",
                            "ylabel": _lab.YLABELS[col], "lines": lines})  # fmt: skip
     else:

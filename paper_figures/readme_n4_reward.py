@@ -34,6 +34,8 @@ def compute(cfg: dict | None = None) -> dict:
     curves = _lab.read_curves(cfg["tables"], BLOCK)
     n = int(cfg["staleness"])
     rules = list(dict.fromkeys(curves[a]["rule"] for a in _lab.find_arms(curves, staleness=n)))
+    first = ["vespo", "ppo_clip", "gspo", "sapo"]  # the paper's order, then any other rule
+    rules.sort(key=lambda r: (first.index(r) if r in first else len(first), r))
     panels, rows = _lab.rules_grid(curves, rules, [n], cfg["columns"])
     return {"panels": panels, "rules": rules, "config": cfg}
 
