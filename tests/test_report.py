@@ -61,11 +61,20 @@ def test_every_claim_figure_and_section_is_in_both_files(full_report):
         assert html_mod.escape(spec.caption) in html
     for spec in paper_figures.missing():
         assert spec.name in html and spec.name in md
-    # S1-S8: not run yet, with the planned command; no invented number
+    # S1-S8: the study's verdict where docs/lm_study/verdicts.csv exists, else "not run yet"
+    # with the command; no invented number
+    from paper_figures.lab_planned import verdicts
+
+    found = verdicts()
     for sid in S_CLAIMS:
         row = re.search(rf'<tr id="claim-{sid}">(.*?)</tr>', html, re.S).group(1)
-        assert "not run yet" in row and planned_command(sid) in row
-        assert re.search(rf"\| {sid} \|.*\| not run yet \| `{re.escape(planned_command(sid))}`", md)
+        if found is None or sid not in found:
+            assert "not run yet" in row and planned_command(sid) in row
+            cmd = re.escape(planned_command(sid))
+            assert re.search(rf"\| {sid} \|.*\| not run yet \| `{cmd}`", md)
+        else:
+            assert found[sid]["verdict"] in row and "not run yet" not in row
+            assert re.search(rf"\| {sid} \|.*{re.escape(found[sid]['verdict'])}", md)
     # provenance
     from vespo_theory.provenance import git_sha
 
