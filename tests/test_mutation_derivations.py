@@ -277,3 +277,33 @@ def test_derived_kernel_default_is_the_stated_kernel():
     phi, (w, kk, ll) = C.derived_kernel()
     assert (w, kk, ll) == (W, K, LAM)
     assert sp.simplify(phi - W**K * sp.exp(LAM * (1 - W))) == 0
+
+
+# ------------------------------------------------------------------------------------ K3 ----
+
+
+def test_k3_fails_when_the_production_bound_disagrees(monkeypatch):
+    """The cross-link to vespo_theory.bounds.phi_max: a planted error of 1e-6 relative in the
+    production M (far above the 1e-12 rounding allowance, far below the paper's 4 decimals,
+    5e-5) must fail K3 on its own."""
+    import vespo_theory.bounds as bounds
+
+    true_phi_max = bounds.phi_max
+    monkeypatch.setattr(bounds, "phi_max", lambda kk, ll: true_phi_max(kk, ll) * (1 + 1e-6))
+    rec = C.check_k3()
+    assert rec.status == "failed"
+    assert "agrees with bounds.phi_max and the paper: False" in rec.detail
+
+
+def test_k3_fails_when_only_the_papers_quoted_values_disagree(monkeypatch):
+    """Kernel 2 phi with claimed M = 2 M_K3 and a production bound that also doubles: the
+    derivation and the bound agree with each other, only the paper's quoted M(2,3) = 1.2081 and
+    M(3,2) = 1.2416 tell that the kernel is not the paper's. That alone must fail K3."""
+    import vespo_theory.bounds as bounds
+
+    true_phi_max = bounds.phi_max
+    monkeypatch.setattr(bounds, "phi_max", lambda kk, ll: 2 * true_phi_max(kk, ll))
+    rec = C.check_k3(kernel=2 * W**K * sp.exp(LAM * (1 - W)), claimed_M=2 * M_K3)
+    assert rec.status == "failed"
+    assert "agrees with bounds.phi_max and the paper: False" in rec.detail
+    assert "claimed M 2*(k/lam)**k*exp(-k + lam) (True)" in rec.detail
