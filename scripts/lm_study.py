@@ -54,6 +54,23 @@ def run_sweep(config: Path, out: Path, jobs: int, cache: Path | None) -> float:
     return time.time() - t0
 
 
+def interim_results(out: Path) -> Path | None:
+    """``out/interim_results.csv``: the rows of the cells of ``out`` finished so far (the
+    sweep's own cached cell files), for a look at an unfinished block; None if none."""
+    rows = []
+    for f in sorted((out / "cells").glob("*.json")):
+        try:
+            rows += json.loads(f.read_text())["rows"]
+        except (OSError, ValueError, KeyError):
+            continue  # a cell being written
+    if not rows:
+        return None
+    path = out / "interim_results.csv"
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    study.write_csv(path, [{k: r.get(k, "") for k in keys} for r in rows])
+    return path
+
+
 def write_verdicts(dest: Path) -> list[dict]:
     paired, summaries = [], []
     for b in study.BLOCKS:
@@ -263,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="parallel runs (--n-jobs; default 2)")
     ap.add_argument("--work", default="outputs/lm_study", help="the sweeps' output folder")
     ap.add_argument("--tables", default=None, help="where the tables go (default above)")
+    ap.add_argument(
+        "--interim",
+        action="store_true",
+        help="tables of the runs finished so far of an unfinished sweep, to "
+        "<work>/tables_interim (never docs/; not the protocol's result)",
+    )
     try:
         args = ap.parse_args(argv)
         if not args.blocks and not args.docs:
@@ -273,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"blocks: unknown {bad}; valid: {', '.join(study.BLOCKS)} or all")
         if args.jobs < 1:
             raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
+        if args.interim and (args.run or args.docs):
+            raise ValueError("--interim reads finished runs only (not with --run or --docs)")
         if args.docs and (args.fast or args.tables):
             raise ValueError("--docs renders the committed tables only (not --fast or --tables)")
         if args.recompute and not args.run:
@@ -282,7 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     work = (REPO / args.work).resolve()
     suffix = "_fast" if args.fast else ""
-    dest = Path(args.tables) if args.tables else (work / "tables_fast" if args.fast else TABLES)
+    if args.tables:
+        dest = Path(args.tables)
+    elif args.interim:
+        dest = work / "tables_interim"
+    else:
+        dest = work / "tables_fast" if args.fast else TABLES
     cache = work / "cache_recompute" if args.recompute else None
     from vespo_theory.cache import cache_dir
 
@@ -297,11 +327,17 @@ def main(argv: list[str] | None = None) -> int:
             wall = run_sweep(config, out, args.jobs, cache)
             info = {"sweep_wall_s": round(wall, 1), "jobs": args.jobs}
         results = out / "results.csv"
+        if args.interim:
+            results = interim_results(out)
+            if results is None:
+                print(f"lm_study: {b}: no finished run in {out}/cells", file=sys.stderr)
+                continue
         if not results.exists():
             print(f"lm_study: {b}: no {results} (run it with --run)", file=sys.stderr)
             continue
         t = study.write_block_tables(b, results, dest, runs_dir, tag=b)
-        cmd = f"python scripts/lm_study.py {b}{' --fast' if args.fast else ''} --run"
+        how = " --interim" if args.interim else " --run"
+        cmd = f"python scripts/lm_study.py {b}{' --fast' if args.fast else ''}{how}"
         old = manifest.get(b, {})
         manifest[b] = {
             "command": cmd,
