@@ -1,0 +1,82 @@
+"""scripts/lm_study.py: bad input, the interim tables of an unfinished sweep, and the docs blocks
+rendered from tables (every block of docs/lm.md has its marker)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+import lm_study  # noqa: E402 (the script, imported from scripts/)
+
+from simulations.lm import study  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        ([], "name at least one block"),
+        (["s9"], "unknown"),
+        (["s1", "--jobs", "0"], "--jobs"),
+        (["s1", "--recompute"], "--recompute needs --run"),
+        (["s1", "--interim", "--run"], "--interim reads finished runs"),
+        (["--docs", "--fast"], "--docs renders the committed tables"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, match, capsys):
+    assert lm_study.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1
+
+
+def _rows():
+    out = []
+    for seed in range(3):
+        for rule, m in (("vespo", 0.5), ("ppo_clip", 0.3)):
+            out.append(
+                {
+                    "task": "add", "d_model": 64, "rule": rule, "staleness": 64,
+                    "mismatch": "none", "correction": "entangled", "routing_replay": False,
+                    "n_expert": 0, "seed": seed, "initial_heldout": 0.4,
+                    "heldout_last_k": m + 0.01 * seed, "collapsed": False,
+                }
+            )  # fmt: skip
+    return out
+
+
+def test_interim_results_collect_finished_cells(tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for i, r in enumerate(_rows()):
+        (cells / f"{i}.json").write_text(json.dumps({"cell": {}, "rows": [r]}))
+    (cells / "x.json").write_text("{half")  # a cell being written: skipped
+    path = lm_study.interim_results(tmp_path)
+    rows = study.read_csv(path)
+    assert len(rows) == 6 and {r["rule"] for r in rows} == {"vespo", "ppo_clip"}
+    assert lm_study.interim_results(tmp_path / "empty") is None
+
+
+def test_rendered_block_and_verdicts_quote_the_tables(tmp_path):
+    rows = [{k: str(v) for k, v in r.items()} for r in _rows()]
+    study.write_csv(tmp_path / "s1.summary.csv", study.summary_rows(rows))
+    study.write_csv(tmp_path / "s1.paired.csv", study.paired_rows("s1", rows))
+    manifest = {"s1": {"command": "python scripts/lm_study.py s1 --run", "runs": 6}}
+    body = lm_study.render_block("s1", tmp_path, manifest)
+    assert "| vespo N=64 | 3 | 0.510 [" in body  # mean of 0.50, 0.51, 0.52
+    assert "| S1 | vespo N=64 - ppo_clip N=64 |" in body and "favourable" in body
+    assert "(exploratory)" in body  # 3 seeds < 10
+    assert "Not run yet" in lm_study.render_block("s3", tmp_path, manifest)
+    lm_study.write_verdicts(tmp_path)
+    text = lm_study.render_verdicts(tmp_path)
+    assert "| S1 |" in text and "**partly**" in text  # 1 of 3 primary run, favourable
+
+
+def test_docs_have_every_study_marker():
+    text = (REPO / "docs" / "lm.md").read_text()
+    for b in (*study.BLOCKS, "verdicts"):
+        assert text.count(f"<!-- regen:study_{b} -->") == 1, b
