@@ -161,11 +161,13 @@ def test_b1_fails_for_a_claimed_m_a_hair_below_the_sup():
     assert "min(log M - log phi) = 2.4" in rec.detail  # the spot check alone would pass
 
 
-def test_b1_and_q2_are_reproducible():
-    """Seeded: the spot-check minimum (B1) and SLSQP's worst error (Q2) printed in the record are
-    the same in two runs (an unseeded generator draws other points / supports)."""
+def test_b1_q2_q3_are_reproducible():
+    """Seeded: the spot-check minimum (B1), SLSQP's worst error (Q2) and the solver's worst error
+    in b (Q3) printed in the records are the same in two runs (an unseeded generator draws other
+    points / supports)."""
     assert C.check_b1().detail == C.check_b1().detail
     assert C.check_q2().detail == C.check_q2().detail
+    assert C.check_q3().detail == C.check_q3().detail
 
 
 def test_records_without_own_premises_carry_exactly_the_catalogue_assumptions():
