@@ -578,6 +578,9 @@ def render_bench(job, out, info, work) -> dict[str, str]:
     return {"bench_lm": body}
 
 
+#: where validate_fast's full table is committed (every rule and length bin)
+VALIDATE_TABLE = REPO / "docs" / "lm_validate" / "validate_fast.csv"
+
 #: the rules of the validate-bound excerpt (every rule is in the CSV)
 VALIDATE_RULES = ("vespo", "is", "reinforce", "seq_tis")
 
@@ -595,6 +598,9 @@ def render_validate(job, out, info, work) -> dict[str, str]:
     L1 line it prints."""
     from simulations.cli.validate_bound import TABLE_COLUMNS as VALIDATE_COLS
 
+    # the whole table, committed for the figures (paper_figures/theory_grad_bound.py)
+    VALIDATE_TABLE.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "v" / "validate.csv", VALIDATE_TABLE)
     rows = []
     for r in _rows(out / "v" / "validate.csv"):
         if r["rule"] in VALIDATE_RULES and (r["length_bin"] == "all" or int(r["n"]) >= 2):
