@@ -309,3 +309,87 @@ def test_k3_fails_when_only_the_papers_quoted_values_disagree(monkeypatch):
     assert rec.status == "failed"
     assert "agrees with bounds.phi_max and the paper: False" in rec.detail
     assert "claimed M 2*(k/lam)**k*exp(-k + lam) (True)" in rec.detail
+
+
+# ------------------------------------------------------------------------------------ Q3 ----
+# Budget solvers that are wrong in one regime only: each must fail Q3 through its own sub-check
+# while the others hold (the detail names every sub-check's verdict).
+
+
+def _q3_with(solver):
+    rec = C.check_q3(solver=solver)
+    return rec, rec.detail
+
+
+def test_q3_fails_a_solver_that_never_returns_exactly_zero():
+    """A slack budget (C >= E(0)) must give b = 0 exactly; a solver returning 1e-9 there fails."""
+
+    def solver(*args):
+        b = C._solve_b(*args)
+        return 1e-9 if b == 0.0 else b
+
+    rec, d = _q3_with(solver)
+    assert rec.status == "failed"
+    assert "give b = 0: False" in d and "gives b > 0 with E(b) = C: True" in d
+    assert "refused as infeasible: True" in d and "feasible: True" in d
+
+
+def test_q3_fails_a_solver_whose_slack_region_is_too_wide():
+    """C = E(0) - 1e-6 (E(0) - min W) binds (b > 0); a solver that calls every C within
+    1e-5 (E(0) - min W) of E(0) slack returns b = 0 there and fails."""
+
+    def solver(log_mu, log_w, w, a_val, budget, sign=1):
+        q0 = C._closed_form(log_mu, log_w, w, a_val, 0.0, sign)
+        e0 = float(q0 @ w)
+        if budget >= e0 - 1e-5 * (e0 - float(w.min())):
+            return 0.0
+        return C._solve_b(log_mu, log_w, w, a_val, budget, sign)
+
+    rec, d = _q3_with(solver)
+    assert rec.status == "failed"
+    assert "gives b > 0 with E(b) = C: False" in d and "give b = 0: True" in d
+    assert "refused as infeasible: True" in d and "feasible: True" in d
+
+
+def test_q3_fails_a_solver_that_answers_an_infeasible_budget():
+    """C <= min W has no b; a solver that returns a number there (and is right elsewhere)."""
+
+    def solver(log_mu, log_w, w, a_val, budget, sign=1):
+        if budget <= float(w.min()):
+            return 1e6
+        return C._solve_b(log_mu, log_w, w, a_val, budget, sign)
+
+    rec, d = _q3_with(solver)
+    assert rec.status == "failed"
+    assert "refused as infeasible: False" in d and "feasible: True" in d
+    assert "give b = 0: True" in d and "gives b > 0 with E(b) = C: True" in d
+
+
+def test_q3_fails_a_solver_that_refuses_budgets_just_above_min_w():
+    """C = min W + 0.01 (E(0) - min W) is feasible; a solver that refuses every C below
+    min W + 0.02 (E(0) - min W) fails (and only there)."""
+
+    def solver(log_mu, log_w, w, a_val, budget, sign=1):
+        e0 = float(C._closed_form(log_mu, log_w, w, a_val, 0.0, sign) @ w)
+        if budget < float(w.min()) + 0.02 * (e0 - float(w.min())):
+            raise C.InfeasibleBudget("refused")
+        return C._solve_b(log_mu, log_w, w, a_val, budget, sign)
+
+    rec, d = _q3_with(solver)
+    assert rec.status == "failed"
+    assert d.split("C = min W + 0.01 (E(0) - min W) feasible: ")[1].startswith("False")
+    assert "refused as infeasible: True" in d and "give b = 0: True" in d
+
+
+def test_q3_fails_a_solver_off_by_1e_6_in_b():
+    """b recovered to 1e-8 (brentq at xtol 1e-14 does ~1e-10): a solver whose b is 1e-6 too
+    large for 0.1 < b < 3.5 (the range of the recovered b_true ~ U(0.2, 3)) fails."""
+
+    def solver(*args):
+        b = C._solve_b(*args)
+        return b + 1e-6 if 0.1 < b < 3.5 else b
+
+    rec, d = _q3_with(solver)
+    assert rec.status == "failed"
+    err = float(d.split("solver recovers b, max error ")[1].split(";")[0])
+    assert 0.9e-6 < err < 1.1e-6  # the planted 1e-6, up to brentq's own ~1e-10
