@@ -298,17 +298,18 @@ def test_k3_fails_when_the_production_bound_disagrees(monkeypatch):
 
 
 def test_k3_fails_when_only_the_papers_quoted_values_disagree(monkeypatch):
-    """Kernel 2 phi with claimed M = 2 M_K3 and a production bound that also doubles: the
+    """Kernel 3/2 phi with claimed M = 3/2 M_K3 and a production bound scaled the same way: the
     derivation and the bound agree with each other, only the paper's quoted M(2,3) = 1.2081 and
-    M(3,2) = 1.2416 tell that the kernel is not the paper's. That alone must fail K3."""
+    M(3,2) = 1.2416 tell that the kernel is not the paper's (off by ~0.6, which is far above the
+    quoted values' rounding 5e-5 and below 1). That alone must fail K3."""
     import vespo_theory.bounds as bounds
 
     true_phi_max = bounds.phi_max
-    monkeypatch.setattr(bounds, "phi_max", lambda kk, ll: 2 * true_phi_max(kk, ll))
-    rec = C.check_k3(kernel=2 * W**K * sp.exp(LAM * (1 - W)), claimed_M=2 * M_K3)
+    monkeypatch.setattr(bounds, "phi_max", lambda kk, ll: 1.5 * true_phi_max(kk, ll))
+    rec = C.check_k3(kernel=R(3, 2) * W**K * sp.exp(LAM * (1 - W)), claimed_M=R(3, 2) * M_K3)
     assert rec.status == "failed"
     assert "agrees with bounds.phi_max and the paper: False" in rec.detail
-    assert "claimed M 2*(k/lam)**k*exp(-k + lam) (True)" in rec.detail
+    assert "claimed M 3*(k/lam)**k*exp(-k + lam)/2 (True)" in rec.detail
 
 
 # ------------------------------------------------------------------------------------ Q3 ----
