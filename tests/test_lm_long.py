@@ -73,8 +73,11 @@ def test_new_attn_field_keeps_old_cache_and_run_keys():
     key, key_cfg = sft_cache_key(cfg)
     assert "attn" not in key_cfg  # default: the key of the code before the field
     assert sft_cache_key(SFTConfig(attn="sdpa"))[0] != key
+    from simulations.lm.sft import LATE_DEFAULTS
+
     run = LMRunConfig()
-    old = {k: v for k, v in asdict(run).items() if k != "attn"}
+    # every late field (attn, and the mixture-of-experts ones) at its default is left out
+    old = {k: v for k, v in asdict(run).items() if k not in LATE_DEFAULTS}
     assert run_key(run) == config_hash({"run": old, **recipe()})
     assert run_key(LMRunConfig(attn="sdpa")) != run_key(run)
     with pytest.raises(ValueError, match="attn"):
