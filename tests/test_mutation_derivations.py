@@ -394,3 +394,16 @@ def test_q3_fails_a_solver_off_by_1e_6_in_b():
     assert rec.status == "failed"
     err = float(d.split("solver recovers b, max error ")[1].split(";")[0])
     assert 0.9e-6 < err < 1.1e-6  # the planted 1e-6, up to brentq's own ~1e-10
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def test_is_zero_falls_back_to_forced_log_expansion():
+    """log(x y) - log x - log y for symbols without assumptions: simplify alone cannot call it 0
+    (false for complex x, y), expand_log(force=True) does, and the checks rely on that step."""
+    x, y = sp.symbols("x y")
+    e = sp.log(x * y) - sp.log(x) - sp.log(y)
+    assert sp.simplify(e) != 0
+    assert C._is_zero(e) is True
+    assert C._is_zero(e + 1) is False
