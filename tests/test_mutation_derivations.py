@@ -1,8 +1,11 @@
 """Tests that kill the mutants of ``vespo_theory/derivations/checks.py`` that
 tests/test_derivations.py lets live (see docs/mutation.md): checks fed several models, one of
 them wrong; premises that a check must reject although the headline number comes out right
-(E_mu[W] = 1 with a support hole at a prefix pi never reaches); reproducibility of the seeded
-checks; and the helpers' behaviour at their edges.
+(E_mu[W] = 1 with a support hole at a prefix pi never reaches); each part of a check (Q2's
+symbolic and numeric parts, B1/B2's sign and spot checks, K3's cross-links, Q3's five numeric
+sub-checks) failing on its own while the others pass, some with a helper stubbed by
+monkeypatch; the numeric fallbacks where SymPy cannot decide a sign; reproducibility of the
+seeded checks; and the helpers' behaviour at their edges.
 
 Every input is exact (SymPy Rationals) unless a tolerance is stated with its reason.
 """
