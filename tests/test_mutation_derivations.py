@@ -387,16 +387,51 @@ def test_q3_fails_a_solver_that_refuses_budgets_just_above_min_w():
 
 def test_q3_fails_a_solver_off_by_1e_6_in_b():
     """b recovered to 1e-8 (brentq at xtol 1e-14 does ~1e-10): a solver whose b is 1e-6 too
-    large for 0.1 < b < 3.5 (the range of the recovered b_true ~ U(0.2, 3)) fails."""
+    large for 0.25 < b <= 3 (where the seeded b_true ~ U(0.2, 3) fall, and none of the other
+    sub-checks' b on these supports) fails through the recovery alone."""
 
     def solver(*args):
         b = C._solve_b(*args)
-        return b + 1e-6 if 0.1 < b < 3.5 else b
+        return b + 1e-6 if 0.25 < b <= 3.0 else b
 
     rec, d = _q3_with(solver)
     assert rec.status == "failed"
     err = float(d.split("solver recovers b, max error ")[1].split(";")[0])
     assert 0.9e-6 < err < 1.1e-6  # the planted 1e-6, up to brentq's own ~1e-10
+    assert "give b = 0: True" in d and "gives b > 0 with E(b) = C: True" in d
+    assert "refused as infeasible: True" in d and "feasible: True" in d
+
+
+def test_q3_fails_a_solver_slightly_off_on_binding_budgets_near_e0():
+    """C = E(0) - 1e-6 (E(0) - min W) has b ~ 1e-6 .. 1e-5; a b 1e-3 relative too large there
+    misses C by ~1e-9 (E(0) - min W), far above the check's 1e-12 (brentq's accuracy) and far
+    below E(0) - min W itself."""
+
+    def solver(*args):
+        b = C._solve_b(*args)
+        return b * (1 + 1e-3) if 0 < b < 1e-3 else b
+
+    rec, d = _q3_with(solver)
+    assert rec.status == "failed"
+    assert "gives b > 0 with E(b) = C: False" in d and "give b = 0: True" in d
+    assert "refused as infeasible: True" in d and "feasible: True" in d
+
+
+def test_q3_fails_a_solver_off_by_10_percent_for_large_b():
+    """C = min W + 0.01 (E(0) - min W) needs b ~ 10 .. 50 on these supports (the others need
+    b <= 3): a b 10 % too large there misses C by far more than the check's 1e-9 (E(0) - min W)
+    and less than E(0) - min W."""
+
+    def solver(*args):
+        b = C._solve_b(*args)
+        return b * 1.1 if b > 3.5 else b
+
+    rec, d = _q3_with(solver)
+    assert rec.status == "failed"
+    assert d.split("C = min W + 0.01 (E(0) - min W) feasible: ")[1].startswith("False")
+    assert "give b = 0: True" in d and "gives b > 0 with E(b) = C: True" in d
+    err = float(d.split("solver recovers b, max error ")[1].split(";")[0])
+    assert err <= 1e-8  # b_true recovered: the recovery sub-check passes
 
 
 # ----------------------------------------------------------------------------------- helpers
