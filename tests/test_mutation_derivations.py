@@ -445,3 +445,16 @@ def test_is_zero_falls_back_to_forced_log_expansion():
     assert sp.simplify(e) != 0
     assert C._is_zero(e) is True
     assert C._is_zero(e + 1) is False
+
+
+def test_b1_b2_numeric_sign_fallback_rejects_a_claimed_m_a_hair_too_small():
+    """claimed M = M_K3 e^(-1e-9 (1 + u)), u = log(1+x) - x/(1+x) >= 0 undecided by SymPy: the
+    sign of log(claimed M) - log(sup) is decided at the seeded points, where it is about -1e-9,
+    below the float64 allowance -1e-12 (rounding of an O(10) expression ~1e-14) and far above
+    -1. The spot points and laws miss the 1e-9 excess (their margins are ~2e-3), so the
+    numeric sign alone must fail B1 and B2."""
+    claimed = M_K3 * sp.exp(-sp.Float(1e-9) * (1 + _UNDECIDED_NONNEG))
+    for check in (C.check_b1, C.check_b2):
+        rec = check(claimed_M=claimed)
+        assert rec.status == "failed"
+        assert "decided numerically: False" in rec.detail
