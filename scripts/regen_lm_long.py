@@ -55,20 +55,16 @@ def _true(v) -> bool:
 
 
 def t_interval(xs: list[float]) -> tuple[float, float, float]:
-    """(mean, lower, upper): the two-sided 95 % Student-t interval of the mean (float64).
+    """(mean, lower, upper): the two-sided 95 % Student-t interval of the mean (float64); the
+    study's own (:func:`simulations.lm.study.t_interval`).
 
     >>> [round(v, 3) for v in t_interval([0.0, 1.0, 2.0])]
     [1.0, -1.484, 3.484]
     """
-    from scipy import stats
+    sys.path.insert(0, str(REPO))
+    from simulations.lm.study import t_interval as study_t_interval
 
-    n = len(xs)
-    m = math.fsum(xs) / n
-    if n < 2:
-        return m, math.nan, math.nan
-    sd = math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (n - 1))
-    h = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return m, m - h, m + h
+    return study_t_interval(xs)
 
 
 def _ci(xs) -> str:

@@ -51,7 +51,6 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 __all__ = [
     "MoEFFN",
@@ -323,51 +322,27 @@ def train_tiny_moe(
     lr: float = 3e-3,
     seed: int = 0,
 ):
-    """A tiny MoE GPT trained by teacher forcing on a task's reference answers (CPU, seeded).
-
-    The warm-start recipe of ``sft.py`` (AdamW, grad clip 1, loss on response tokens and EOS)
-    at a smaller size, for measurements only (nothing cached). Returns (model, tokenizer, task).
-    """
-    import numpy as np
-
-    from simulations.lm.model import GPT, GPTConfig, positions_from_mask
+    """A tiny MoE GPT trained by teacher forcing on a task's reference answers (CPU, seeded):
+    the lab's warm start itself (:func:`simulations.lm.sft.train_sft` with ``n_expert``), so at
+    the defaults it is the weights the S5 study starts from. Nothing is cached. Returns
+    (model, tokenizer, task)."""
+    from simulations.lm.sft import SFTConfig, train_sft
     from simulations.lm.tasks import get_task
     from simulations.lm.tokenizer import CharTokenizer
 
-    task, tok = get_task(task_name), CharTokenizer()
-    torch.manual_seed(seed)
-    max_len = task.max_len * 2 + 3 + task.max_response_len() + 1
-    cfg = GPTConfig(
-        tok.vocab_size, d_model, n_layer, n_head, max_len, n_expert=n_expert, top_k=top_k
+    cfg = SFTConfig(
+        task=task_name,
+        d_model=d_model,
+        n_layer=n_layer,
+        n_head=n_head,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        n_expert=n_expert,
+        top_k=top_k,
     )
-    model = GPT(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    rng = np.random.default_rng([seed, 7])
-    for _ in range(steps):
-        seqs, plen = [], []
-        for p in task.sample(rng, batch_size):
-            pr = [tok.bos_id, *tok.encode(p)]
-            seqs.append(pr + tok.encode(task.answer(p)) + [tok.eos_id])
-            plen.append(len(pr))
-        L = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), L), tok.pad_id, dtype=torch.long)
-        attn = torch.zeros((len(seqs), L), dtype=torch.long)
-        lmask = torch.zeros((len(seqs), L))
-        for i, (s, m) in enumerate(zip(seqs, plen)):
-            ids[i, : len(s)] = torch.tensor(s)
-            attn[i, : len(s)] = 1
-            lmask[i, m : len(s)] = 1.0
-        logits, _ = model(ids[:, :-1], attn[:, :-1], positions_from_mask(attn[:, :-1]))
-        nll = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none"
-        )
-        m = lmask[:, 1:].reshape(-1)
-        loss = (nll * m).sum() / m.sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    return model, tok, task
+    return train_sft(cfg), CharTokenizer(), get_task(task_name)
 
 
 def _main(argv: list[str] | None = None) -> None:
