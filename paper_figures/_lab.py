@@ -435,9 +435,11 @@ def lab_spec(name, paper, title, what, block, config, claims, *, kind="figure", 
                       available=availability(config, block, kinds))  # fmt: skip
 
 
-def rules_grid(curves: dict, rules, ns, columns, **fields) -> tuple[list[dict], list[int]]:
+def rules_grid(curves: dict, rules, ns, columns, *, legend="{rule} ({seeds})",
+               **fields) -> tuple[list[dict], list[int]]:  # fmt: skip
     """Panels for rows N in ``ns`` (those in the table) x ``columns``, the ``rules`` overlaid
-    in their colours (legend: the rule and its seeds); ValueError if no N is in the table."""
+    in their colours (legend: ``legend`` of the rule and its seeds); ValueError if no N is in
+    the table."""
     rows = [n for n in ns if find_arms(curves, staleness=n, **fields)]
     need(curves, rows, f"N in {list(ns)}" + (f" with {fields}" if fields else ""))
     panels = []
@@ -446,14 +448,8 @@ def rules_grid(curves: dict, rules, ns, columns, **fields) -> tuple[list[dict], 
             lines = []
             for rule in rules:
                 for a in find_arms(curves, rule=rule, staleness=n, **fields):
-                    lines.append(
-                        line(
-                            curves[a],
-                            col,
-                            f"{rule_label(rule)} ({nseeds(curves[a]['seeds'])})",
-                            rule_colour(rule),
-                        )
-                    )
+                    label = legend.format(rule=rule_label(rule), seeds=nseeds(curves[a]["seeds"]))
+                    lines.append(line(curves[a], col, label, rule_colour(rule)))
             panels.append({"title": f"{TITLES[col]}, N = {n}", "ylabel": YLABELS[col],
                            "lines": lines})  # fmt: skip
     return panels, rows
@@ -500,3 +496,164 @@ def md_caption(name: str, spec_title: str, rows: list[dict]) -> str:
 
 
 METRIC_LABEL = "heldout_last_k: held-out success, mean of the last 4 evaluations (fraction)"
+
+
+# --------------------------------------------------------------------- the figure protocol
+# What every lab module shares: its config resolution, sidecar record, drawing and arrays.
+def resolver(config: dict, fast_changes: dict):
+    """A module's ``resolve_config(fast=False, **overrides)`` over its ``CONFIG`` and ``FAST``
+    (the dicts themselves, so a changed ``CONFIG["tables"]`` is seen)."""
+    from paper_figures._io import merge_config
+
+    def resolve_config(fast: bool = False, **overrides) -> dict:
+        return merge_config(config, fast_changes, fast, overrides)
+
+    return resolve_config
+
+
+def block_meta(*blocks: str):
+    """A module's ``meta(data)``: the sidecar's record of the blocks' tables it read."""
+
+    def meta(data: dict) -> dict:
+        return source_meta(data["config"], list(blocks))
+
+    return meta
+
+
+def panels_plot(ncols: int | None = None, *, width: float | None = None, **kw):
+    """A curve figure's ``plot(data)``: :func:`plot_panels` under the shared style, ``ncols``
+    columns (None: one per config column), ``width`` a fraction of the page width (None: the
+    page width); ``kw`` goes to :func:`plot_panels` (``height_per_row``, ``legend_cols``)."""
+
+    from paper_figures._style import WIDTH_PAGE, styled
+
+    @styled
+    def plot(data: dict):
+        n = len(data["config"]["columns"]) if ncols is None else ncols
+        return plot_panels(data, ncols=n, width=None if width is None else width * WIDTH_PAGE,
+                           **kw)  # fmt: skip
+
+    return plot
+
+
+def rules_at_staleness(cfg: dict, block: str) -> dict:
+    """One panel per column of ``cfg["columns"]`` at the one staleness ``cfg["staleness"]``,
+    the rules ``cfg["rules"]`` overlaid (legend: "rule, k seeds"; Figs. 6 and 7); ValueError
+    when the table has no arm at that N."""
+    curves = read_curves(cfg["tables"], block)
+    n = int(cfg["staleness"])
+    need(curves, find_arms(curves, staleness=n), f"N = {n}")
+    panels, _ = rules_grid(curves, cfg["rules"], [n], cfg["columns"], legend="{rule}, {seeds}")
+    return {"panels": panels, "config": cfg}
+
+
+# ---------------------------------------------------------------- tables as forest plots
+def forest_table(cfg: dict, block: str, picks, label, what: str, extra=None) -> dict:
+    """A table's data: one row per summary row that ``picks(summary rows)`` yields, as
+    ``(row, VESPO's arm at the same setting or None)``, in that order: the metric with its CI
+    (:func:`metric_row`, plus ``extra(row)``), VESPO minus the row's arm paired by seed
+    (``vespo_minus_*``, empty for VESPO itself or without a VESPO arm) and the forest point
+    ``label(row)``; ValueError "no arm of rules ... {what}" when nothing is picked."""
+    summ = read_summary(cfg["tables"], block)
+    paired = read_paired(cfg["tables"], block)
+    rows, forest = [], []
+    for s, vespo in picks(summ):
+        r = metric_row(s, **(extra(s) if extra else {}))
+        pair = f"{vespo} - {s['arm']}" if vespo is not None and s["rule"] != "vespo" else ""
+        rows.append(add_paired(r, paired, pair, "vespo_minus"))
+        forest.append(forest_point(r, label(s)))
+    if not rows:
+        raise ValueError(f"{block}: no arm of rules {cfg['rules']} {what}")
+    return {"rows": rows, "forest": forest, "config": cfg}
+
+
+def rules_by_staleness(summ: list[dict], rules, ns, **fields):
+    """The picks of a rules x N table (Tables 2-4): for each N in ``ns``, each rule in
+    ``rules``, the rows without mismatch whose fields equal ``fields``, with VESPO's arm at
+    that N (the last VESPO row of those fields at that N)."""
+    summ = [s for s in summ if all(s[k] == v for k, v in fields.items())]
+    vespo = {s["staleness"]: s["arm"] for s in summ if s["rule"] == "vespo"}
+    for n in ns:
+        for rule in rules:
+            for s in summ:
+                if s["rule"] == rule and s["staleness"] == n and s["mismatch"] == "none":
+                    yield s, vespo.get(n)
+
+
+def rules_by_staleness_table(cfg: dict, block: str, **fields) -> dict:
+    """The data of a rules x N table (Tables 2 and 4): :func:`forest_table` of
+    :func:`rules_by_staleness` over ``cfg["rules"]`` and ``cfg["staleness"]``."""
+    return forest_table(
+        cfg, block, lambda summ: rules_by_staleness(summ, cfg["rules"], cfg["staleness"], **fields),
+        rule_label_at("staleness", "N"), f"at N in {cfg['staleness']}",
+    )  # fmt: skip
+
+
+def rule_label_at(key: str, name: str):
+    """A forest label "<rule>, <name> = <row[key]>" (``key`` a summary field)."""
+    return lambda s: f"{rule_label(s['rule'])}, {name} = {s[key]}"
+
+
+def _minus_cell(r: dict) -> str:
+    ci = ci_text(r["vespo_minus_diff"], r["vespo_minus_lo"], r["vespo_minus_hi"])
+    return ci if r["vespo_minus_outcome"] else "–"
+
+
+def arm_rows_markdown(data: dict, spec, lead, minus: str) -> str:
+    """A table's Markdown, one line per row: the columns ``lead(row)``, seeds, the metric with
+    its CI, collapsed seeds and ``minus`` (VESPO minus the row, paired) with its outcome."""
+    rows = data["rows"]
+    md = [{**lead(r), "seeds": r["seeds"],
+           "heldout_last_k [95 % CI]": ci_text(r["metric_mean"], r["metric_lo"], r["metric_hi"]),
+           "collapsed seeds": r["collapsed"], f"{minus} [95 % CI]": _minus_cell(r),
+           "outcome": r["vespo_minus_outcome"] or "–"} for r in rows]  # fmt: skip
+    from paper_figures._io import markdown_table
+
+    return md_caption(spec.name, spec.title, rows) + markdown_table(md)
+
+
+def rules_by_staleness_markdown(data: dict, spec) -> str:
+    """A rules x N table's Markdown: the metric per rule (rows) and N (columns), then VESPO
+    minus each rule, paired by seed, per N."""
+    rows, cfg = data["rows"], data["config"]
+    ns = [n for n in cfg["staleness"] if any(r["N"] == n for r in rows)]
+    head = "| rule | " + " | ".join(f"N = {n}" for n in ns) + " |"
+    out = [md_caption(spec.name, spec.title, rows) + head, "|---|" + "---|" * len(ns)]
+    for rule in cfg["rules"]:
+        cells = {r["N"]: ci_text(r["metric_mean"], r["metric_lo"], r["metric_hi"])
+                 for r in rows if r["rule"] == rule}  # fmt: skip
+        if cells:
+            out.append(f"| {rule_label(rule)} | "
+                       + " | ".join(cells.get(n, "–") for n in ns) + " |")  # fmt: skip
+    out += [
+        "",
+        "VESPO minus each rule, paired by seed (95 % t interval; outcome against the "
+        "expected sign A > B):",
+        "",
+        "| comparison | N | difference | outcome |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["vespo_minus_outcome"]:
+            ci = ci_text(r["vespo_minus_diff"], r["vespo_minus_lo"], r["vespo_minus_hi"])
+            out.append(f"| VESPO - {rule_label(r['rule'])} | {r['N']} | {ci} | "
+                       f"{r['vespo_minus_outcome']} |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def table_rows(data: dict) -> list[dict]:
+    """A table's ``table(data)``: its rows (written as CSV)."""
+    return data["rows"]
+
+
+def table_summary(data: dict) -> list[dict]:
+    """A table's ``summary(data)``: a copy of each row."""
+    return [dict(r) for r in data["rows"]]
+
+
+def forest_plot(data: dict):
+    """A table's ``plot(data)``: its forest plot of heldout_last_k, under the shared style."""
+    from paper_figures._style import RC, plt
+
+    with plt.rc_context(RC):
+        return plot_forest(data, METRIC_LABEL)

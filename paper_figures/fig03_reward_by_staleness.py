@@ -10,8 +10,8 @@ study's table (:mod:`paper_figures._lab`).
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import merge_config
-from paper_figures._style import styled
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s1"
 CONFIG: dict = {
@@ -32,8 +32,9 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
+plot = _lab.panels_plot(2, height_per_row=2.3, legend_cols=6)
 
 
 def compute(cfg: dict | None = None) -> dict:
@@ -60,23 +61,6 @@ def compute(cfg: dict | None = None) -> dict:
                f"N = {n} ({_lab.nseeds(seeds.get(n, 0))})")
               for i, n in enumerate(present)]  # fmt: skip
     return {"panels": panels, "legend": legend, "config": cfg}
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    return _lab.plot_panels(data, ncols=2, height_per_row=2.3, legend_cols=6)
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

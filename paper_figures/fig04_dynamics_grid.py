@@ -9,8 +9,8 @@ The paper's Fig. 4 is the same grid for a 30B model; every curve here is a colum
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import merge_config
-from paper_figures._style import styled
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s1"
 CONFIG: dict = {
@@ -33,8 +33,9 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
+plot = _lab.panels_plot(width=1.45, height_per_row=2.0)  # one column per config column
 
 
 def compute(cfg: dict | None = None) -> dict:
@@ -48,26 +49,6 @@ def compute(cfg: dict | None = None) -> dict:
         "title_size": 8,
         "config": cfg,
     }
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    from paper_figures._style import WIDTH_PAGE
-
-    return _lab.plot_panels(data, ncols=data["ncols"], width=1.45 * WIDTH_PAGE,
-                            height_per_row=2.0)  # fmt: skip
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

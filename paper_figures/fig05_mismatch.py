@@ -10,8 +10,8 @@ the trainer score with the sampler's experts. Every curve is a column of ``s5.cu
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import merge_config
-from paper_figures._style import styled
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s5"
 CONFIG: dict = {
@@ -32,6 +32,11 @@ FIGURE = _lab.lab_spec(
     "inference engine's routing; here it is simulated noise.",
     BLOCK, CONFIG, ("S5",),
 )  # fmt: skip
+
+
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
+plot = _lab.panels_plot(3, height_per_row=2.4, legend_cols=3)
 
 
 def arm_style(arm: dict) -> tuple[str, object, str]:
@@ -65,27 +70,6 @@ def compute(cfg: dict | None = None) -> dict:
         panels.append({"title": _lab.TITLES.get(col, "KL(sampler || trainer)"),
                        "ylabel": _lab.YLABELS[col], "lines": lines})  # fmt: skip
     return {"panels": panels, "config": cfg}
-
-
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    return _lab.plot_panels(data, ncols=3, height_per_row=2.4, legend_cols=3)
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arm_style", "arrays", "compute", "plot", "summary"]

@@ -10,8 +10,8 @@ columns of ``s3.curves.csv``.
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import merge_config
-from paper_figures._style import styled
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s3"
 CONFIG: dict = {
@@ -33,43 +33,13 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
+plot = _lab.panels_plot(4, height_per_row=2.3, legend_cols=3)
 
 
 def compute(cfg: dict | None = None) -> dict:
-    cfg = dict(CONFIG if cfg is None else cfg)
-    curves = _lab.read_curves(cfg["tables"], BLOCK)
-    n = int(cfg["staleness"])
-    _lab.need(curves, _lab.find_arms(curves, staleness=n), f"N = {n}")
-    panels = []
-    for col in cfg["columns"]:
-        lines = []
-        for rule in cfg["rules"]:
-            for a in _lab.find_arms(curves, rule=rule, staleness=n):
-                lines.append(_lab.line(curves[a], col, f"{_lab.rule_label(rule)}, "
-                                       f"{_lab.nseeds(curves[a]['seeds'])}",
-                                       _lab.rule_colour(rule)))  # fmt: skip
-        panels.append({"title": f"{_lab.TITLES[col]}, N = {n}", "ylabel": _lab.YLABELS[col],
-                       "lines": lines})  # fmt: skip
-    return {"panels": panels, "config": cfg}
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    return _lab.plot_panels(data, ncols=4, height_per_row=2.3, legend_cols=3)
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
+    return _lab.rules_at_staleness(dict(CONFIG if cfg is None else cfg), BLOCK)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

@@ -10,8 +10,8 @@ scale, so the raw levels of two rules are not directly comparable.
 from __future__ import annotations
 
 from paper_figures import _lab, _lab_failure
-from paper_figures._io import merge_config
-from paper_figures._style import styled
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s1"
 CONFIG: dict = {
@@ -35,31 +35,13 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
+plot = _lab.panels_plot(2, width=0.8, height_per_row=2.4)
 
 
 def compute(cfg: dict | None = None) -> dict:
     return _lab_failure.signal_panels(dict(CONFIG if cfg is None else cfg))
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    from paper_figures._style import WIDTH_PAGE
-
-    return _lab.plot_panels(data, ncols=2, width=0.8 * WIDTH_PAGE, height_per_row=2.4)
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

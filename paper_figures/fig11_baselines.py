@@ -5,8 +5,8 @@ N = 8 (the paper's setting) and N = 64, every curve a column of ``s6.curves.csv`
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import merge_config
-from paper_figures._style import styled
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s6"
 CONFIG: dict = {
@@ -28,8 +28,9 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
+plot = _lab.panels_plot(height_per_row=2.3, legend_cols=5)  # one column per config column
 
 
 def compute(cfg: dict | None = None) -> dict:
@@ -37,24 +38,6 @@ def compute(cfg: dict | None = None) -> dict:
     curves = _lab.read_curves(cfg["tables"], BLOCK)
     panels, rows = _lab.rules_grid(curves, cfg["rules"], cfg["staleness"], cfg["columns"])
     return {"panels": panels, "rows": rows, "config": cfg}
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    return _lab.plot_panels(data, ncols=len(data["config"]["columns"]), height_per_row=2.3,
-                            legend_cols=5)  # fmt: skip
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

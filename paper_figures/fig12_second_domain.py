@@ -9,7 +9,8 @@ for a postfix program and rewards it by executing it, with VESPO's (k, lam) unch
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import merge_config
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 from paper_figures._style import styled
 
 BLOCK = "s7"
@@ -32,8 +33,8 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:
@@ -44,10 +45,6 @@ def compute(cfg: dict | None = None) -> dict:
     return {"panels": panels, "rows": rows, "config": cfg}
 
 
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
 @styled
 def plot(data: dict):
     from paper_figures._style import WIDTH_PAGE
@@ -55,14 +52,6 @@ def plot(data: dict):
     n = len(data["panels"])
     return _lab.plot_panels(data, ncols=min(n, 3), width=max(0.6, min(n, 3) / 3) * WIDTH_PAGE,
                             height_per_row=2.4, legend_cols=2 if n == 1 else 4)  # fmt: skip
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

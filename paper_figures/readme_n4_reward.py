@@ -5,8 +5,8 @@ step for every rule the table has at N = 4 (``s1.curves.csv``)."""
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import merge_config
-from paper_figures._style import styled
+from paper_figures._lab import curve_arrays as arrays
+from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s1"
 CONFIG: dict = {
@@ -25,8 +25,9 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
+plot = _lab.panels_plot(2, width=0.8, height_per_row=2.4)
 
 
 def compute(cfg: dict | None = None) -> dict:
@@ -38,25 +39,6 @@ def compute(cfg: dict | None = None) -> dict:
     rules.sort(key=lambda r: (first.index(r) if r in first else len(first), r))
     panels, rows = _lab.rules_grid(curves, rules, [n], cfg["columns"])
     return {"panels": panels, "rules": rules, "config": cfg}
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    from paper_figures._style import WIDTH_PAGE
-
-    return _lab.plot_panels(data, ncols=2, width=0.8 * WIDTH_PAGE, height_per_row=2.4)
-
-
-def arrays(data: dict) -> dict:
-    return _lab.curve_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return _lab.curve_summary(data)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

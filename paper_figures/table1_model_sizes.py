@@ -7,8 +7,10 @@ VESPO minus GRPO paired by seed per size. Written as Markdown and CSV, drawn as 
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import markdown_table, merge_config
-from paper_figures._style import styled
+from paper_figures._lab import forest_plot as plot
+from paper_figures._lab import table_arrays as arrays
+from paper_figures._lab import table_rows as table
+from paper_figures._lab import table_summary as summary
 
 BLOCK = "s8"
 #: Parameters of each width (2 layers; docs/lm.md, the S8 row of the study's table).
@@ -31,66 +33,32 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:
     cfg = dict(CONFIG if cfg is None else cfg)
     n = int(cfg["staleness"])
-    summ = [s for s in _lab.read_summary(cfg["tables"], BLOCK) if s["staleness"] == n]
-    paired = _lab.read_paired(cfg["tables"], BLOCK)
-    rows, forest = [], []
-    for d in cfg["d_model"]:
-        at = {s["rule"]: s for s in summ if s["d_model"] == d}
-        for rule in cfg["rules"]:
-            if rule not in at:
-                continue
-            s = at[rule]
-            r = _lab.metric_row(s, d_model=d, parameters=PARAMETERS.get(d, ""))
-            label = (f"{at['vespo']['arm']} - {s['arm']}"
-                     if rule != "vespo" and "vespo" in at else "")  # fmt: skip
-            rows.append(_lab.add_paired(r, paired, label, "vespo_minus"))
-            forest.append(_lab.forest_point(r, f"{_lab.rule_label(rule)}, d_model = {d}"))
-    if not rows:
-        raise ValueError(f"{BLOCK}: no arm of rules {cfg['rules']} at N = {n}")
-    return {"rows": rows, "forest": forest, "config": cfg}
 
+    def picks(summ):  # per width: VESPO and GRPO at N, each against VESPO of that width
+        at_n = [s for s in summ if s["staleness"] == n]
+        for d in cfg["d_model"]:
+            at = {s["rule"]: s for s in at_n if s["d_model"] == d}
+            vespo = at["vespo"]["arm"] if "vespo" in at else None
+            yield from ((at[rule], vespo) for rule in cfg["rules"] if rule in at)
 
-def table(data: dict) -> list[dict]:
-    return data["rows"]
+    return _lab.forest_table(
+        cfg, BLOCK, picks, _lab.rule_label_at("d_model", "d_model"), f"at N = {n}",
+        extra=lambda s: {"d_model": s["d_model"], "parameters": PARAMETERS.get(s["d_model"], "")},
+    )  # fmt: skip
 
 
 def table_markdown(data: dict) -> str:
-    rows = data["rows"]
-    md = [{"d_model": r["d_model"], "parameters": f"{r['parameters']:,}"
-           if r["parameters"] != "" else "?", "rule": _lab.rule_label(r["rule"]),
-           "seeds": r["seeds"],
-           "heldout_last_k [95 % CI]": _lab.ci_text(r["metric_mean"], r["metric_lo"],
-                                                   r["metric_hi"]),
-           "collapsed seeds": r["collapsed"],
-           "VESPO - GRPO [95 % CI]": _lab.ci_text(r["vespo_minus_diff"], r["vespo_minus_lo"],
-                                                  r["vespo_minus_hi"])
-           if r["vespo_minus_outcome"] else "–",
-           "outcome": r["vespo_minus_outcome"] or "–"} for r in rows]  # fmt: skip
-    return _lab.md_caption(FIGURE.name, FIGURE.title, rows) + markdown_table(md)
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    return _lab.plot_forest(data, _lab.METRIC_LABEL)
-
-
-def arrays(data: dict) -> dict:
-    return _lab.table_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return [dict(r) for r in data["rows"]]
+    return _lab.arm_rows_markdown(data, FIGURE, lambda r: {
+        "d_model": r["d_model"],
+        "parameters": f"{r['parameters']:,}" if r["parameters"] != "" else "?",
+        "rule": _lab.rule_label(r["rule"])}, "VESPO - GRPO")  # fmt: skip
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "PARAMETERS", "arrays", "compute", "plot", "summary",

@@ -6,8 +6,10 @@ seed. Written as Markdown and CSV, and drawn as a forest plot."""
 from __future__ import annotations
 
 from paper_figures import _lab
-from paper_figures._io import markdown_table, merge_config
-from paper_figures._style import styled
+from paper_figures._lab import forest_plot as plot
+from paper_figures._lab import table_arrays as arrays
+from paper_figures._lab import table_rows as table
+from paper_figures._lab import table_summary as summary
 
 BLOCK = "s6"
 CONFIG: dict = {
@@ -26,61 +28,27 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-def resolve_config(fast: bool = False, **overrides) -> dict:
-    return merge_config(CONFIG, FAST, fast, overrides)
+resolve_config = _lab.resolver(CONFIG, FAST)
+meta = _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:
     cfg = dict(CONFIG if cfg is None else cfg)
     n = int(cfg["staleness"])
-    summ = [s for s in _lab.read_summary(cfg["tables"], BLOCK) if s["staleness"] == n]
-    paired = _lab.read_paired(cfg["tables"], BLOCK)
-    vespo = next((s["arm"] for s in summ if s["rule"] == "vespo"), None)
-    rows, forest = [], []
-    for rule in cfg["rules"]:
-        for s in summ:
-            if s["rule"] == rule:
-                r = _lab.metric_row(s)
-                label = f"{vespo} - {s['arm']}" if rule != "vespo" else ""
-                rows.append(_lab.add_paired(r, paired, label, "vespo_minus"))
-                forest.append(_lab.forest_point(r, f"{_lab.rule_label(rule)}, N = {n}"))
-    if not rows:
-        raise ValueError(f"{BLOCK}: no arm of rules {cfg['rules']} at N = {n}")
-    return {"rows": rows, "forest": forest, "config": cfg}
 
+    def picks(summ):  # every rule at N, against VESPO at N
+        at_n = [s for s in summ if s["staleness"] == n]
+        vespo = next((s["arm"] for s in at_n if s["rule"] == "vespo"), None)
+        return [(s, vespo) for rule in cfg["rules"] for s in at_n if s["rule"] == rule]
 
-def table(data: dict) -> list[dict]:
-    return data["rows"]
+    return _lab.forest_table(cfg, BLOCK, picks, _lab.rule_label_at("staleness", "N"),
+                             f"at N = {n}")  # fmt: skip
 
 
 def table_markdown(data: dict) -> str:
-    rows = data["rows"]
-    md = [{"rule": _lab.rule_label(r["rule"]), "N": r["N"], "seeds": r["seeds"],
-           "heldout_last_k [95 % CI]": _lab.ci_text(r["metric_mean"], r["metric_lo"],
-                                                   r["metric_hi"]),
-           "collapsed seeds": r["collapsed"],
-           "VESPO - rule [95 % CI]": _lab.ci_text(r["vespo_minus_diff"], r["vespo_minus_lo"],
-                                                  r["vespo_minus_hi"])
-           if r["vespo_minus_outcome"] else "–",
-           "outcome": r["vespo_minus_outcome"] or "–"} for r in rows]  # fmt: skip
-    return _lab.md_caption(FIGURE.name, FIGURE.title, rows) + markdown_table(md)
-
-
-def meta(data: dict) -> dict:
-    return _lab.source_meta(data["config"], [BLOCK])
-
-
-@styled
-def plot(data: dict):
-    return _lab.plot_forest(data, _lab.METRIC_LABEL)
-
-
-def arrays(data: dict) -> dict:
-    return _lab.table_arrays(data)
-
-
-def summary(data: dict) -> list[dict]:
-    return [dict(r) for r in data["rows"]]
+    return _lab.arm_rows_markdown(
+        data, FIGURE, lambda r: {"rule": _lab.rule_label(r["rule"]), "N": r["N"]}, "VESPO - rule"
+    )
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary", "table",
