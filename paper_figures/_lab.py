@@ -536,6 +536,14 @@ def panels_plot(ncols: int | None = None, *, width: float | None = None, **kw):
     return plot
 
 
+def rules_grid_data(cfg: dict, block: str, **fields) -> dict:
+    """A rows N x columns figure's data (Figs. 4, 11, 12): :func:`rules_grid` of the block's
+    curves over ``cfg["rules"]``, ``cfg["staleness"]`` and ``cfg["columns"]``."""
+    curves = read_curves(cfg["tables"], block)
+    panels, rows = rules_grid(curves, cfg["rules"], cfg["staleness"], cfg["columns"], **fields)
+    return {"panels": panels, "rows": rows, "config": cfg}
+
+
 def rules_at_staleness(cfg: dict, block: str) -> dict:
     """One panel per column of ``cfg["columns"]`` at the one staleness ``cfg["staleness"]``,
     the rules ``cfg["rules"]`` overlaid (legend: "rule, k seeds"; Figs. 6 and 7); ValueError
@@ -548,13 +556,19 @@ def rules_at_staleness(cfg: dict, block: str) -> dict:
 
 
 # ---------------------------------------------------------------- tables as forest plots
-def forest_table(cfg: dict, block: str, picks, label, what: str, extra=None) -> dict:
+def forest_table(cfg: dict, block: str, picks, label, what: str = "", extra=None, *,
+                 staleness=None) -> dict:  # fmt: skip
     """A table's data: one row per summary row that ``picks(summary rows)`` yields, as
     ``(row, VESPO's arm at the same setting or None)``, in that order: the metric with its CI
     (:func:`metric_row`, plus ``extra(row)``), VESPO minus the row's arm paired by seed
     (``vespo_minus_*``, empty for VESPO itself or without a VESPO arm) and the forest point
-    ``label(row)``; ValueError "no arm of rules ... {what}" when nothing is picked."""
+    ``label(row)``; ValueError "no arm of rules ... {what}" when nothing is picked. With
+    ``staleness`` N, ``picks`` sees only the rows at N (and ``what`` defaults to "at N = N")."""
     summ = read_summary(cfg["tables"], block)
+    if staleness is not None:
+        n = int(staleness)
+        summ = [s for s in summ if s["staleness"] == n]
+        what = what or f"at N = {n}"
     paired = read_paired(cfg["tables"], block)
     rows, forest = [], []
     for s, vespo in picks(summ):

@@ -1,11 +1,27 @@
 """One failure signal of one baseline at two staleness levels (arXiv 2602.10693 Figs. 8-10),
-from the small-LM lab's block s1: the shared ``compute`` of fig08/fig09/fig10."""
+from the small-LM lab's block s1: what fig08/fig09/fig10 share (their config's defaults, spec,
+``compute`` and ``plot``)."""
 
 from __future__ import annotations
 
 from paper_figures import _lab
 
 BLOCK = "s1"
+
+#: The three figures' ``plot``: two panels side by side.
+plot = _lab.panels_plot(2, width=0.8, height_per_row=2.4)
+
+
+def config(rules, columns, staleness=(1, 64), **more) -> dict:
+    """A failure figure's ``CONFIG``: the default tables folder, the ``rules``, the two
+    ``staleness`` levels (light = the first), the curve ``columns`` and any ``more`` keys."""
+    return {"tables": _lab.DEFAULT_TABLES, "rules": list(rules), "staleness": list(staleness),
+            "columns": list(columns), **more}  # fmt: skip
+
+
+def spec(name: str, paper: str, title: str, what: str, config: dict):
+    """A failure figure's ``FIGURE``: :func:`paper_figures._lab.lab_spec` of block s1, claim S2."""
+    return _lab.lab_spec(name, paper, title, what, BLOCK, config, ("S2",))
 
 
 def signal_panels(cfg: dict) -> dict:

@@ -34,8 +34,7 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 plot = _lab.panels_plot(3, height_per_row=2.4, legend_cols=3)
 
 

@@ -12,18 +12,14 @@ from __future__ import annotations
 from paper_figures import _lab, _lab_failure
 from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
+from paper_figures._lab_failure import BLOCK, plot
 
-BLOCK = "s1"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["sapo", "vespo"],
-    "staleness": [64, 1],
-    "columns": ["coef_neg_mean"],
-    "panel_by": "staleness",
-}
+CONFIG: dict = _lab_failure.config(
+    ["sapo", "vespo"], ["coef_neg_mean"], staleness=[64, 1], panel_by="staleness"
+)
 FAST: dict = {}
 
-FIGURE = _lab.lab_spec(
+FIGURE = _lab_failure.spec(
     "fig10_sapo_failure", "Fig. 10",
     "SAPO's failure signal (A < 0 under-suppressed) at two staleness levels",
     "The mean coefficient the rule puts on the gradient of A < 0 tokens against optimizer "
@@ -31,13 +27,11 @@ FIGURE = _lab.lab_spec(
     "own level). A larger coefficient on stale negatives means they are less "
     "suppressed. The raw coefficient carries each rule's own scale; the study's S2 test uses "
     "its ratio to the A >= 0 coefficient (s1.paired.csv).",
-    BLOCK, CONFIG, ("S2",),
+    CONFIG,
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
-plot = _lab.panels_plot(2, width=0.8, height_per_row=2.4)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:

@@ -28,16 +28,12 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 plot = _lab.panels_plot(height_per_row=2.3, legend_cols=5)  # one column per config column
 
 
 def compute(cfg: dict | None = None) -> dict:
-    cfg = dict(CONFIG if cfg is None else cfg)
-    curves = _lab.read_curves(cfg["tables"], BLOCK)
-    panels, rows = _lab.rules_grid(curves, cfg["rules"], cfg["staleness"], cfg["columns"])
-    return {"panels": panels, "rows": rows, "config": cfg}
+    return _lab.rules_grid_data(dict(CONFIG if cfg is None else cfg), BLOCK)
 
 
 __all__ = ["CONFIG", "FAST", "FIGURE", "arrays", "compute", "plot", "summary"]

@@ -33,16 +33,11 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:
-    cfg = dict(CONFIG if cfg is None else cfg)
-    curves = _lab.read_curves(cfg["tables"], BLOCK)
-    panels, rows = _lab.rules_grid(curves, cfg["rules"], cfg["staleness"], cfg["columns"],
-                                   task="stack")  # fmt: skip
-    return {"panels": panels, "rows": rows, "config": cfg}
+    return _lab.rules_grid_data(dict(CONFIG if cfg is None else cfg), BLOCK, task="stack")
 
 
 @styled

@@ -25,8 +25,7 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 plot = _lab.panels_plot(2, width=0.8, height_per_row=2.4)
 
 

@@ -33,23 +33,20 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:
     cfg = dict(CONFIG if cfg is None else cfg)
-    n = int(cfg["staleness"])
 
     def picks(summ):  # per width: VESPO and GRPO at N, each against VESPO of that width
-        at_n = [s for s in summ if s["staleness"] == n]
         for d in cfg["d_model"]:
-            at = {s["rule"]: s for s in at_n if s["d_model"] == d}
+            at = {s["rule"]: s for s in summ if s["d_model"] == d}
             vespo = at["vespo"]["arm"] if "vespo" in at else None
             yield from ((at[rule], vespo) for rule in cfg["rules"] if rule in at)
 
     return _lab.forest_table(
-        cfg, BLOCK, picks, _lab.rule_label_at("d_model", "d_model"), f"at N = {n}",
+        cfg, BLOCK, picks, _lab.rule_label_at("d_model", "d_model"), staleness=cfg["staleness"],
         extra=lambda s: {"d_model": s["d_model"], "parameters": PARAMETERS.get(s["d_model"], "")},
     )  # fmt: skip
 

@@ -28,21 +28,18 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:
     cfg = dict(CONFIG if cfg is None else cfg)
-    n = int(cfg["staleness"])
 
     def picks(summ):  # every rule at N, against VESPO at N
-        at_n = [s for s in summ if s["staleness"] == n]
-        vespo = next((s["arm"] for s in at_n if s["rule"] == "vespo"), None)
-        return [(s, vespo) for rule in cfg["rules"] for s in at_n if s["rule"] == rule]
+        vespo = next((s["arm"] for s in summ if s["rule"] == "vespo"), None)
+        return [(s, vespo) for rule in cfg["rules"] for s in summ if s["rule"] == rule]
 
     return _lab.forest_table(cfg, BLOCK, picks, _lab.rule_label_at("staleness", "N"),
-                             f"at N = {n}")  # fmt: skip
+                             staleness=cfg["staleness"])  # fmt: skip
 
 
 def table_markdown(data: dict) -> str:

@@ -31,8 +31,7 @@ FIGURE = _lab.lab_spec(
 )  # fmt: skip
 
 
-resolve_config = _lab.resolver(CONFIG, FAST)
-meta = _lab.block_meta(BLOCK)
+resolve_config, meta = _lab.resolver(CONFIG, FAST), _lab.block_meta(BLOCK)
 
 
 def compute(cfg: dict | None = None) -> dict:
