@@ -458,3 +458,11 @@ def test_b1_b2_numeric_sign_fallback_rejects_a_claimed_m_a_hair_too_small():
         rec = check(claimed_M=claimed)
         assert rec.status == "failed"
         assert "decided numerically: False" in rec.detail
+
+
+def test_b2_default_claimed_m_is_k3s_sup():
+    """With the default premises B2 uses K3's M itself, not a larger constant: log(claimed M) -
+    log(sup phi) is exactly 0."""
+    rec = C.check_b2()
+    assert rec.status == "verified"
+    assert "claimed M = (k/lam)**k*exp(-k + lam); log(claimed M) - log(sup phi) = 0 " in rec.detail
