@@ -411,6 +411,12 @@ KINDS_CURVES = ("curves", "results")
 KINDS_TABLE = ("summary", "paired")
 
 
+def config(**keys) -> dict:
+    """A lab module's ``CONFIG``: the tables folder (key ``tables``, default
+    :data:`DEFAULT_TABLES`), then ``keys`` in their order."""
+    return {"tables": DEFAULT_TABLES, **keys}
+
+
 def lab_spec(name, paper, title, what, block, config, claims, *, kind="figure", task="add",
              kinds=KINDS_CURVES):  # fmt: skip
     """The FigureSpec of a lab figure or table: caption with the scale, block, protocol and

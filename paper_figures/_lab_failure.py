@@ -15,8 +15,7 @@ plot = _lab.panels_plot(2, width=0.8, height_per_row=2.4)
 def config(rules, columns, staleness=(1, 64), **more) -> dict:
     """A failure figure's ``CONFIG``: the default tables folder, the ``rules``, the two
     ``staleness`` levels (light = the first), the curve ``columns`` and any ``more`` keys."""
-    return {"tables": _lab.DEFAULT_TABLES, "rules": list(rules), "staleness": list(staleness),
-            "columns": list(columns), **more}  # fmt: skip
+    return _lab.config(rules=list(rules), staleness=list(staleness), columns=list(columns), **more)
 
 
 def spec(name: str, paper: str, title: str, what: str, config: dict):

@@ -14,12 +14,11 @@ from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s1"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "ppo_clip", "gspo", "sapo"],
-    "staleness": [1, 4, 8, 16, 32, 64],
-    "column": "heldout_success",
-}
+CONFIG: dict = _lab.config(
+    rules=["vespo", "ppo_clip", "gspo", "sapo"],
+    staleness=[1, 4, 8, 16, 32, 64],
+    column="heldout_success",
+)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

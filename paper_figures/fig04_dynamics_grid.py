@@ -13,12 +13,11 @@ from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s1"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "ppo_clip", "gspo", "sapo"],
-    "staleness": [1, 16, 64],
-    "columns": ["reward", "heldout_success", "response_length", "ppo_kl", "entropy", "loss"],
-}
+CONFIG: dict = _lab.config(
+    rules=["vespo", "ppo_clip", "gspo", "sapo"],
+    staleness=[1, 16, 64],
+    columns=["reward", "heldout_success", "response_length", "ppo_kl", "entropy", "loss"],
+)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

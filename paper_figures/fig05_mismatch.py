@@ -14,10 +14,7 @@ from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s5"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "columns": ["heldout_success", "reward", "kl_sampler"],
-}
+CONFIG: dict = _lab.config(columns=["heldout_success", "reward", "kl_sampler"])
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

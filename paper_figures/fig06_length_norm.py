@@ -14,12 +14,11 @@ from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s3"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "vespo_sqrt", "vespo_lin"],
-    "staleness": 64,
-    "columns": ["reward", "grad_norm", "ppo_kl", "entropy"],
-}
+CONFIG: dict = _lab.config(
+    rules=["vespo", "vespo_sqrt", "vespo_lin"],
+    staleness=64,
+    columns=["reward", "grad_norm", "ppo_kl", "entropy"],
+)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

@@ -13,12 +13,11 @@ from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s4"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "vespo_sym23", "vespo_sym32"],
-    "staleness": 64,
-    "columns": ["heldout_success", "reward", "ppo_kl", "entropy"],
-}
+CONFIG: dict = _lab.config(
+    rules=["vespo", "vespo_sym23", "vespo_sym32"],
+    staleness=64,
+    columns=["heldout_success", "reward", "ppo_kl", "entropy"],
+)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

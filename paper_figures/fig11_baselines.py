@@ -9,12 +9,11 @@ from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s6"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "topr", "cispo", "bapo", "vcpo"],
-    "staleness": [8, 64],
-    "columns": ["heldout_success", "reward"],
-}
+CONFIG: dict = _lab.config(
+    rules=["vespo", "topr", "cispo", "bapo", "vcpo"],
+    staleness=[8, 64],
+    columns=["heldout_success", "reward"],
+)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

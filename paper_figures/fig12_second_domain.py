@@ -14,12 +14,11 @@ from paper_figures._lab import curve_summary as summary
 from paper_figures._style import styled
 
 BLOCK = "s7"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "ppo_clip", "gspo", "sapo"],
-    "staleness": [1, 16, 64],
-    "columns": ["heldout_success"],
-}
+CONFIG: dict = _lab.config(
+    rules=["vespo", "ppo_clip", "gspo", "sapo"],
+    staleness=[1, 16, 64],
+    columns=["heldout_success"],
+)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

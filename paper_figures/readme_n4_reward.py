@@ -9,11 +9,7 @@ from paper_figures._lab import curve_arrays as arrays
 from paper_figures._lab import curve_summary as summary
 
 BLOCK = "s1"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "staleness": 4,
-    "columns": ["reward", "heldout_success"],
-}
+CONFIG: dict = _lab.config(staleness=4, columns=["reward", "heldout_success"])
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

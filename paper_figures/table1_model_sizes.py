@@ -15,12 +15,7 @@ from paper_figures._lab import table_summary as summary
 BLOCK = "s8"
 #: Parameters of each width (2 layers; docs/lm.md, the S8 row of the study's table).
 PARAMETERS = {32: 28_439, 64: 106_007, 128: 408_599}
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "ppo_clip"],
-    "d_model": [32, 64, 128],
-    "staleness": 8,
-}
+CONFIG: dict = _lab.config(rules=["vespo", "ppo_clip"], d_model=[32, 64, 128], staleness=8)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

@@ -12,11 +12,10 @@ from paper_figures._lab import table_rows as table
 from paper_figures._lab import table_summary as summary
 
 BLOCK = "s1"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "ppo_clip", "gspo", "sapo"],
-    "staleness": [1, 4, 8, 16, 32, 64],
-}
+CONFIG: dict = _lab.config(
+    rules=["vespo", "ppo_clip", "gspo", "sapo"],
+    staleness=[1, 4, 8, 16, 32, 64],
+)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

@@ -12,11 +12,7 @@ from paper_figures._lab import table_rows as table
 from paper_figures._lab import table_summary as summary
 
 BLOCK = "s6"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "topr", "cispo", "bapo", "vcpo"],
-    "staleness": 8,
-}
+CONFIG: dict = _lab.config(rules=["vespo", "topr", "cispo", "bapo", "vcpo"], staleness=8)
 FAST: dict = {}
 
 FIGURE = _lab.lab_spec(

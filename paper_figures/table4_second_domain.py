@@ -13,11 +13,7 @@ from paper_figures._lab import table_rows as table
 from paper_figures._lab import table_summary as summary
 
 BLOCK = "s7"
-CONFIG: dict = {
-    "tables": _lab.DEFAULT_TABLES,
-    "rules": ["vespo", "ppo_clip", "gspo", "sapo"],
-    "staleness": [1, 16, 64],
-}
+CONFIG: dict = _lab.config(rules=["vespo", "ppo_clip", "gspo", "sapo"], staleness=[1, 16, 64])
 FAST: dict = {}
 TASK: dict = {"task": "stack"}
 

@@ -60,6 +60,12 @@ def _mod(name):
     return importlib.import_module(f"paper_figures.{name}")
 
 
+def _data(name: str, folder: Path, **overrides) -> dict:
+    """The figure's data from the tables in ``folder`` (its config, then ``overrides``)."""
+    mod = _mod(name)
+    return mod.compute(mod.resolve_config(tables=str(folder), **overrides))
+
+
 # ------------------------------------------------------------------------ synthetic tables
 def _arm(rule, n, **kw):
     base = dict(task="add", d_model=64, rule=rule, staleness=n, mismatch="none",
@@ -169,7 +175,7 @@ def _check_curves_match_csv(name: str, folder: Path, **overrides) -> dict:
     from paper_figures._style import plt
 
     mod, block = _mod(name), ALL[name]
-    data = mod.compute(mod.resolve_config(tables=str(folder), **overrides))
+    data = _data(name, folder, **overrides)
     arr = mod.arrays(data)
     fig = mod.plot(data)
     try:
@@ -203,8 +209,7 @@ def test_plotted_curves_are_the_csv_values(name, synth):
 def test_known_values_and_selected_arms(synth):
     """Spot checks against the synthetic formula: which arm lands in which panel."""
     # fig03: the VESPO panel holds N = 1, 4, 16, 64 (no 8, 32 in these tables), in that order
-    d = _mod("fig03_reward_by_staleness").compute({**_mod("fig03_reward_by_staleness").CONFIG,
-                                                   "tables": str(synth)})  # fmt: skip
+    d = _data("fig03_reward_by_staleness", synth)
     vespo = d["panels"][0]
     assert [ln["arm"] for ln in vespo["lines"]] == ["vespo N=1", "vespo N=4", "vespo N=16",
                                                     "vespo N=64"]  # fmt: skip
@@ -216,28 +221,24 @@ def test_known_values_and_selected_arms(synth):
                                   [curve_value(i, j, s) for s in EVAL_STEPS])  # fmt: skip
     np.testing.assert_array_equal(vespo["lines"][-1]["hw"], [0.5 + i / 8] * 2)
     # fig08: hard clip's entropy at N = 1 and 64 only
-    d = _mod("fig08_grpo_failure").compute({**_mod("fig08_grpo_failure").CONFIG,
-                                            "tables": str(synth)})  # fmt: skip
+    d = _data("fig08_grpo_failure", synth)
     assert [ln["arm"] for ln in d["panels"][0]["lines"]] == ["ppo_clip N=1", "ppo_clip N=64"]
     assert d["panels"][0]["lines"][0]["col"] == "entropy"
     # fig10: one panel per N (64 first), SAPO and VESPO's coefficient on A < 0
-    d = _mod("fig10_sapo_failure").compute({**_mod("fig10_sapo_failure").CONFIG,
-                                            "tables": str(synth)})  # fmt: skip
+    d = _data("fig10_sapo_failure", synth)
     assert [[ln["arm"] for ln in p["lines"]] for p in d["panels"]] == [
         ["sapo N=64", "vespo N=64"], ["sapo N=1", "vespo N=1"]]  # fmt: skip
     # fig05: every s5 arm, the no-mismatch ones last; TIS dashed, R2 dotted
-    d = _mod("fig05_mismatch").compute({**_mod("fig05_mismatch").CONFIG, "tables": str(synth)})
+    d = _data("fig05_mismatch", synth)
     lines = d["panels"][0]["lines"]
     assert len(lines) == 7 and all("no mismatch" in ln["label"] for ln in lines[-2:])
     style = {ln["arm"]: ln["linestyle"] for ln in lines}
     assert style["ppo_clip+TIS route:1.0 N=8 moe"] == "--"
     assert style["vespo+R2 route:1.0 N=8 moe"] == ":"
     # fig12: only the stack arms; fig04: rows N = 1, 16, 64 x 6 columns
-    d = _mod("fig12_second_domain").compute({**_mod("fig12_second_domain").CONFIG,
-                                             "tables": str(synth)})  # fmt: skip
+    d = _data("fig12_second_domain", synth)
     assert all(ln["arm"].endswith("[stack]") for p in d["panels"] for ln in p["lines"])
-    d = _mod("fig04_dynamics_grid").compute({**_mod("fig04_dynamics_grid").CONFIG,
-                                             "tables": str(synth)})  # fmt: skip
+    d = _data("fig04_dynamics_grid", synth)
     assert d["rows"] == [1, 16, 64] and len(d["panels"]) == 18
     # the legend gives each curve's seed count, read from the table
     assert all("3 seeds" in ln["label"] for ln in d["panels"][0]["lines"])
@@ -250,43 +251,42 @@ def test_a_requested_staleness_absent_from_the_table_is_an_error(synth):
 
 
 # --------------------------------------------------------------------------------- tables
-def test_table_arrays_and_rows_are_the_summary_and_paired_cells(synth):
-    for name, block in TABLES.items():
-        mod = _mod(name)
-        data = mod.compute(mod.resolve_config(tables=str(synth)))
-        summ = {r["arm"]: r for r in _csv(synth, block, "summary")}
-        paired = {r["comparison"]: r for r in _csv(synth, block, "paired")}
-        arr = mod.arrays(data)
-        rows = mod.table(data)
-        assert rows, name
-        for k, r in enumerate(rows):
-            s = summ[r["arm"]]
-            for col in ("metric_mean", "metric_lo", "metric_hi"):
-                assert r[col] == float(s[col]), (name, r["arm"], col)
-            assert r["seeds"] == int(s["seeds"]) and r["collapsed"] == int(s["collapsed"])
-            assert arr["mean"][k] == float(s["metric_mean"])
-            assert arr["lo"][k] == float(s["metric_lo"]) and arr["hi"][k] == float(s["metric_hi"])
-            if r["rule"] != "vespo":
-                hit = [p for lb, p in paired.items() if lb.endswith(f" - {r['arm']}")
-                       and lb.startswith("vespo")]  # fmt: skip
-                assert r["vespo_minus_diff"] == float(hit[0]["diff"]), (name, r["arm"])
-                assert r["vespo_minus_outcome"] == hit[0]["outcome"]
-            else:
-                assert r["vespo_minus_outcome"] == ""
-        np.testing.assert_array_equal(arr["table__metric_mean"], [r["metric_mean"] for r in rows])
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_table_arrays_and_rows_are_the_summary_and_paired_cells(name, synth):
+    mod, block = _mod(name), TABLES[name]
+    data = _data(name, synth)
+    summ = {r["arm"]: r for r in _csv(synth, block, "summary")}
+    paired = {r["comparison"]: r for r in _csv(synth, block, "paired")}
+    arr = mod.arrays(data)
+    rows = mod.table(data)
+    assert rows, name
+    for k, r in enumerate(rows):
+        s = summ[r["arm"]]
+        for col in ("metric_mean", "metric_lo", "metric_hi"):
+            assert r[col] == float(s[col]), (name, r["arm"], col)
+        assert r["seeds"] == int(s["seeds"]) and r["collapsed"] == int(s["collapsed"])
+        assert arr["mean"][k] == float(s["metric_mean"])
+        assert arr["lo"][k] == float(s["metric_lo"]) and arr["hi"][k] == float(s["metric_hi"])
+        if r["rule"] != "vespo":
+            hit = [p for lb, p in paired.items() if lb.endswith(f" - {r['arm']}")
+                   and lb.startswith("vespo")]  # fmt: skip
+            assert r["vespo_minus_diff"] == float(hit[0]["diff"]), (name, r["arm"])
+            assert r["vespo_minus_outcome"] == hit[0]["outcome"]
+        else:
+            assert r["vespo_minus_outcome"] == ""
+    np.testing.assert_array_equal(arr["table__metric_mean"], [r["metric_mean"] for r in rows])
+
+
+def test_tables_select_their_arms(synth):
     # table1: every size, VESPO and GRPO, with the parameter counts of docs/lm.md
-    data = _mod("table1_model_sizes").compute(
-        _mod("table1_model_sizes").resolve_config(tables=str(synth))
-    )
+    data = _data("table1_model_sizes", synth)
     assert [(r["d_model"], r["rule"]) for r in data["rows"]] == [
         (d, r) for d in (32, 64, 128) for r in ("vespo", "ppo_clip")]  # fmt: skip
     assert data["rows"][-1]["parameters"] == 408_599
     # table3 is at N = 8 only; table4 on the stack task only
-    data = _mod("table3_baselines").compute(_mod("table3_baselines").resolve_config(
-        tables=str(synth)))  # fmt: skip
+    data = _data("table3_baselines", synth)
     assert {r["N"] for r in data["rows"]} == {8} and len(data["rows"]) == 5
-    data = _mod("table4_second_domain").compute(_mod("table4_second_domain").resolve_config(
-        tables=str(synth)))  # fmt: skip
+    data = _data("table4_second_domain", synth)
     assert all(r["arm"].endswith("[stack]") for r in data["rows"]) and len(data["rows"]) == 12
 
 
@@ -365,7 +365,7 @@ def test_cli_writes_png_pdf_npz_sidecar_and_table_files(name, synth, tmp_path, m
     spec = paper_figures.registry()[name]
     assert meta["caption"] == spec.caption and meta["config"]["tables"] == str(synth)
     assert meta["lab_tables"] == str(synth) and ALL[name] in meta["lab_blocks"]
-    data = mod.compute(mod.resolve_config(tables=str(synth)))
+    data = _data(name, synth)
     with np.load(out / f"{name}.npz", allow_pickle=False) as z:
         want = mod.arrays(data)
         assert set(z.files) == set(want)
@@ -399,31 +399,28 @@ def _staleness_in(folder: Path, block: str) -> list[int]:
     return sorted({int(r["staleness"]) for r in _csv(folder, block, "curves")})
 
 
+def _fast_staleness(name: str, fast: Path, needed: str, *, one_n: bool) -> dict:
+    """The override of ``staleness`` for the fast tables (the fast variants run fewer N than the
+    full study): every N of the block for a list, with ``one_n`` the largest for a single N;
+    skips when the block's ``needed`` table is not there yet."""
+    block, cfg = ALL[name], _mod(name).CONFIG
+    if not (fast / f"{block}.{needed}.csv").is_file():
+        pytest.skip(f"no fast {block} tables yet")
+    ns = _staleness_in(fast, block)
+    if isinstance(cfg.get("staleness"), list):
+        return {"staleness": ns}
+    return {"staleness": ns[-1]} if one_n and "staleness" in cfg else {}
+
+
 @pytest.mark.parametrize("name", sorted(CURVE_FIGURES))
 def test_fast_tables_plotted_curves_are_the_csv_values(name, fast):
-    block = ALL[name]
-    if not (fast / f"{block}.curves.csv").is_file():
-        pytest.skip(f"no fast {block} tables yet")
-    mod = _mod(name)
-    ns = _staleness_in(fast, block)
-    over = {}
-    if isinstance(mod.CONFIG.get("staleness"), list):
-        over["staleness"] = ns  # the fast variants run fewer N than the full study
-    elif "staleness" in mod.CONFIG:
-        over["staleness"] = ns[-1]
-    _check_curves_match_csv(name, fast, **over)
+    _check_curves_match_csv(name, fast, **_fast_staleness(name, fast, "curves", one_n=True))
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_fast_tables_table_rows_are_the_summary_cells(name, fast):
     block = ALL[name]
-    if not (fast / f"{block}.summary.csv").is_file():
-        pytest.skip(f"no fast {block} tables yet")
-    mod = _mod(name)
-    over = {}
-    if isinstance(mod.CONFIG.get("staleness"), list):
-        over["staleness"] = _staleness_in(fast, block)
-    data = mod.compute(mod.resolve_config(tables=str(fast), **over))
+    data = _data(name, fast, **_fast_staleness(name, fast, "summary", one_n=False))
     summ = {r["arm"]: r for r in _csv(fast, block, "summary")}
     assert data["rows"]
     for r in data["rows"]:
