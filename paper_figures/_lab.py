@@ -11,6 +11,12 @@ A curve figure's ``compute`` returns ``{"panels": [...], ...}``: each panel a ti
 and its lines, each line the arm (the study's label), the CSV column, the steps, the means and
 the 95 % half-widths **as read from** ``<block>.curves.csv``. :func:`plot_panels`,
 :func:`curve_arrays` and :func:`curve_summary` draw, save and print exactly those arrays.
+
+A table's ``compute`` (:func:`forest_table`) returns ``{"rows": [...], "forest": [...], ...}``:
+per picked summary row the metric with its CI and VESPO minus that arm paired by seed, drawn as
+a forest plot (:func:`forest_plot`, :func:`table_arrays`). What every lab module shares of the
+figure protocol comes from here too (:func:`config`, :func:`resolver`, :func:`block_meta`,
+:func:`panels_plot`), so a module holds only its spec, its config and its selection.
 """
 
 from __future__ import annotations
@@ -374,8 +380,23 @@ __all__ = [
     "ALL_COMMAND",
     "DEFAULT_TABLES",
     "REPO",
+    "arm_rows_markdown",
     "availability",
+    "block_meta",
     "ci_text",
+    "config",
+    "forest_plot",
+    "forest_table",
+    "panels_plot",
+    "resolver",
+    "rule_label_at",
+    "rules_at_staleness",
+    "rules_by_staleness",
+    "rules_by_staleness_markdown",
+    "rules_by_staleness_table",
+    "rules_grid_data",
+    "table_rows",
+    "table_summary",
     "curve_arrays",
     "curve_summary",
     "data_command",
