@@ -313,10 +313,13 @@ def test_lab_figures_are_listed_as_missing_with_their_command(tmp_path, capsys):
     import paper_figures
 
     missing = {s.name: s for s in paper_figures.missing()}
-    if not any(n.startswith("table1") for n in missing):
-        pytest.skip("the lab study's tables exist (docs/lm_study/): tests/test_fig_lab.py")
+    drawable = {s.name for s in paper_figures.drawable()}
     expected = {f"fig{i:02d}" for i in range(3, 13)} | {f"table{i}" for i in range(1, 5)}
-    assert {n.split("_")[0] for n in missing} >= expected | {"readme"}
+    # every lab figure and table is registered, drawable (its block's tables are committed in
+    # docs/lm_study/) or missing; the blocks land one by one
+    assert {n.split("_")[0] for n in set(missing) | drawable} >= expected | {"readme"}
+    if not missing:
+        pytest.skip("every figure's data exists: nothing is listed as missing")
     for spec in missing.values():
         # a script of the repository that makes the data (lm_study.py, regen_lm_docs.py), or a
         # planned command
