@@ -23,9 +23,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from paper_figures import theory_grad_bound as mod  # noqa: E402
-from simulations.lm.validate import RECORD_KEYS  # noqa: E402
-from vespo_theory.cli import main as vespo_main  # noqa: E402
+from paper_figures import theory_grad_bound as mod  # noqa: E402 (imported after the importorskip of matplotlib above)
+from simulations.lm.validate import RECORD_KEYS  # noqa: E402 (imported after the importorskip of matplotlib above)
+from vespo_theory.cli import main as vespo_main  # noqa: E402 (imported after the importorskip of matplotlib above)
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE = REPO / "docs" / "lm_validate" / "validate_fast.csv"

@@ -25,9 +25,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from paper_figures import _lab  # noqa: E402
-from simulations.lm import study  # noqa: E402
-from vespo_theory.cli import main as vespo_main  # noqa: E402
+from paper_figures import _lab  # noqa: E402 (imported after the importorskip of matplotlib above)
+from simulations.lm import study  # noqa: E402 (imported after the importorskip of matplotlib above)
+from vespo_theory.cli import main as vespo_main  # noqa: E402 (imported after the importorskip of matplotlib above)
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_TABLES = REPO / "outputs" / "lm_study" / "tables_fast"

@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import lm_study  # noqa: E402 (the script, imported from scripts/)
 
-from simulations.lm import study  # noqa: E402
+from simulations.lm import study  # noqa: E402 (after the sys.path line the script import needs)
 
 
 @pytest.mark.parametrize(
