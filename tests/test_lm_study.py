@@ -73,6 +73,8 @@ def test_paired_comparisons_and_the_s1_verdict_follow_the_data():
     prim = [p for p in up if p["claim"] == "S1" and p["primary"]]
     assert len(prim) == 3 and {p["outcome"] for p in prim} == {"favourable"}
     assert all(p["seeds"] == 10 and not p["exploratory"] for p in prim)
+    # per-seed noise 0.002 on each arm: the mean of 10 paired differences has sd
+    # 0.002 * sqrt(2 / 10) ~ 0.0009, so 0.01 is over 10 sd
     assert all(p["diff"] == pytest.approx(0.05, abs=0.01) for p in prim)
     assert study.verdict("S1", up)["verdict"] == "supported"
     down = study.paired_rows("s1", _s1_rows(-0.05))
