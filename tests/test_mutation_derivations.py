@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import sympy as sp
 
 from vespo_theory.derivations import _exact_ar as ar
@@ -466,3 +467,10 @@ def test_b2_default_claimed_m_is_k3s_sup():
     rec = C.check_b2()
     assert rec.status == "verified"
     assert "claimed M = (k/lam)**k*exp(-k + lam); log(claimed M) - log(sup phi) = 0 " in rec.detail
+
+
+@pytest.mark.parametrize("check", ["check_m1", "check_m2"])
+def test_empty_models_refused_not_vacuously_verified(check):
+    # Over no model the loop never runs and `ok` stays True: the check must refuse instead.
+    with pytest.raises(ValueError, match="models is empty"):
+        getattr(C, check)(models={})

@@ -657,6 +657,12 @@ def _default_models(seed: int, vocab: int = 3, T: int = 3) -> dict:
     }
 
 
+def _require_models(claim: str, models: dict) -> None:
+    """Refuse an empty ``models``: a check over no model would report "verified" vacuously."""
+    if not models:
+        raise ValueError(f"{claim}: models is empty; give at least one name -> (mu, pi) pair")
+
+
 @register("M1")
 def check_m1(
     *, models: dict | None = None, vocab: int = 3, T: int = 3, seed: int = 7
@@ -666,6 +672,7 @@ def check_m1(
     ``models`` maps a name to ``(mu, pi)``, each a function prefix -> tuple of Rationals.
     """
     models = _default_models(seed, vocab, T) if models is None else models
+    _require_models("M1", models)
     parts, ok = [], True
     for name, (mu, pi) in models.items():
         m1 = ar.moment_w(mu, pi, vocab, T, 1)
@@ -699,6 +706,7 @@ def check_m2(
                 ar.context_free(rng, vocab, T),
             )
         }
+    _require_models("M2", models)
     parts, ok = [], True
     for name, (mu, pi) in models.items():
         m2 = ar.moment_w(mu, pi, vocab, T, 2)
@@ -714,17 +722,15 @@ def check_m2(
     # Exponential growth: with one token table repeated at every position (a stationary
     # context-free policy pair, mu's and pi's first-position tables), enumerate T = 1..T and
     # check that E[W^2] multiplies by the same factor 1 + chi2 > 1 at every step.
-    growth, grow_ok = "", True
-    if models:
-        mu0, pi0 = next(iter(models.values()))
-        tm, tp = mu0(()), pi0(())
-        seq_m2 = [ar.moment_w(lambda p: tm, lambda p: tp, vocab, t, 2) for t in range(1, T + 1)]
-        ratios = {seq_m2[0]} | {seq_m2[t] / seq_m2[t - 1] for t in range(1, T)}
-        grow_ok = len(ratios) == 1 and next(iter(ratios)) > 1
-        growth = (
-            f"; one table repeated, E[W^2] for T = 1..{T}: ratio of consecutive terms "
-            f"{sorted(ratios)} (one constant > 1: exponential growth {grow_ok})"
-        )
+    mu0, pi0 = next(iter(models.values()))
+    tm, tp = mu0(()), pi0(())
+    seq_m2 = [ar.moment_w(lambda p: tm, lambda p: tp, vocab, t, 2) for t in range(1, T + 1)]
+    ratios = {seq_m2[0]} | {seq_m2[t] / seq_m2[t - 1] for t in range(1, T)}
+    grow_ok = len(ratios) == 1 and next(iter(ratios)) > 1
+    growth = (
+        f"; one table repeated, E[W^2] for T = 1..{T}: ratio of consecutive terms "
+        f"{sorted(ratios)} (one constant > 1: exponential growth {grow_ok})"
+    )
     ok = ok and grow_ok
     return _record(
         "M2",
