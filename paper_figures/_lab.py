@@ -277,6 +277,10 @@ def curve_summary(data: dict) -> list[dict]:
     return rows
 
 
+#: Columns that are fractions: a t band of few seeds can leave [0, 1], so it is drawn clipped.
+FRACTION_COLUMNS = frozenset({"reward", "heldout_success", "ess_frac", "clip_frac", "zero_frac"})
+
+
 def plot_panels(data: dict, ncols: int, *, width=None, height_per_row=2.1, legend_cols=4):
     """A grid of curve panels with one shared legend below the grid (never over the data):
     mean lines, 95 % bands where the table has half-widths, a note on panels with no data."""
@@ -297,9 +301,11 @@ def plot_panels(data: dict, ncols: int, *, width=None, height_per_row=2.1, legen
                            marker="o" if ln["x"].size <= 12 else None, markersize=2.5)  # fmt: skip
             band = np.isfinite(ln["hw"])
             if band.any():
-                ax.fill_between(ln["x"][band], (ln["y"] - ln["hw"])[band],
-                                (ln["y"] + ln["hw"])[band], color=ln["color"], alpha=0.18,
-                                linewidth=0)  # fmt: skip
+                lo, hi = ln["y"] - ln["hw"], ln["y"] + ln["hw"]
+                if ln["col"] in FRACTION_COLUMNS:  # drawn inside [0, 1]; the data keep hw
+                    lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+                ax.fill_between(ln["x"][band], lo[band], hi[band], color=ln["color"],
+                                alpha=0.18, linewidth=0)  # fmt: skip
             if ln["label"] is not None:
                 handles.setdefault(ln["label"], h)
         if not any(ln["y"].size for ln in p["lines"]):
