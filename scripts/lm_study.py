@@ -211,7 +211,27 @@ def render_block(b: str, dest: Path, manifest: dict) -> str:
     return "\n".join(parts)
 
 
-def render_verdicts(dest: Path) -> str:
+def render_budget(manifest: dict) -> str:
+    """The study's measured cost: the sum of the blocks' sweep wall times in the manifest (runs
+    shared between blocks come from the run cache, so each is paid once, by the block that ran
+    it first), and the blocks not run yet."""
+    done = [b for b in study.BLOCKS if (manifest.get(b) or {}).get("sweep_wall_s") is not None]
+    if not done:
+        return ""
+    wall = sum(float(manifest[b]["sweep_wall_s"]) for b in done)
+    runs = sum(int(manifest[b].get("runs") or 0) for b in done)
+    jobs = sorted({str(manifest[b].get("jobs")) for b in done})
+    each = ", ".join(f"{b} {float(manifest[b]['sweep_wall_s']) / 60:.0f} min" for b in done)
+    left = [b for b in study.BLOCKS if b not in done]
+    return (
+        f"\n\nBudget, measured: the sweeps of {len(done)} blocks ({runs} runs, shared runs counted "
+        f"in each block) took {wall / 3600:.2f} h of wall time in all with `--n-jobs "
+        f"{'/'.join(jobs)}` ({each}; `sweep_wall_s` in `docs/lm_study/MANIFEST.json`)"
+        + (f"; not run yet: {', '.join(left)}." if left else ".")
+    )
+
+
+def render_verdicts(dest: Path, manifest: dict | None = None) -> str:
     path = dest / "verdicts.csv"
     if not path.exists():
         return "_No verdicts yet: run the blocks (`python scripts/lm_study.py all --run`)._"
@@ -254,6 +274,7 @@ def render_verdicts(dest: Path) -> str:
             ],
             rows,
         )
+        + render_budget(manifest or {})
     )
 
 
@@ -267,7 +288,7 @@ def rewrite_docs(dest: Path) -> None:
     text = docs.read_text()
     for b in study.BLOCKS:
         text = replace_block(text, f"study_{b}", render_block(b, dest, manifest))
-    text = replace_block(text, "study_verdicts", render_verdicts(dest))
+    text = replace_block(text, "study_verdicts", render_verdicts(dest, manifest))
     docs.write_text(text)
     print(f"rewrote the study blocks of {docs}")
 

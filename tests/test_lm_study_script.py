@@ -74,6 +74,20 @@ def test_rendered_block_and_verdicts_quote_the_tables(tmp_path):
     lm_study.write_verdicts(tmp_path)
     text = lm_study.render_verdicts(tmp_path)
     assert "| S1 |" in text and "**partly**" in text  # 1 of 3 primary run, favourable
+    assert "Budget" not in text  # no manifest, no budget line
+
+
+def test_budget_line_sums_the_manifest_wall_times():
+    manifest = {
+        "s1": {"sweep_wall_s": 3000.0, "runs": 100, "jobs": 2},
+        "s3": {"sweep_wall_s": 600.0, "runs": 30, "jobs": 2},
+        "s4": {"runs": 30},  # no wall time: not counted, listed as not run
+    }
+    line = lm_study.render_budget(manifest)
+    assert "2 blocks (130 runs" in line and "took 1.00 h" in line  # (3000 + 600) s / 3600
+    assert "s1 50 min, s3 10 min" in line and "`--n-jobs 2`" in line
+    assert "not run yet: s4, s5, s6, s7, s8, lr_check." in line
+    assert lm_study.render_budget({}) == ""
 
 
 def test_docs_have_every_study_marker():
