@@ -62,6 +62,7 @@ YLABELS = {
     "ess_frac": "ESS / B",
     "log_w_std": "std of sequence log W (nats)",
     "coef_neg_mean": "mean coefficient on A < 0 tokens",
+    "coef_neg_over_pos": "coefficient ratio, A < 0 over A >= 0",
 }
 TITLES = {
     "reward": "training reward",
@@ -72,6 +73,7 @@ TITLES = {
     "loss": "PG loss",
     "grad_norm": "gradient norm",
     "coef_neg_mean": "coefficient on A < 0",
+    "coef_neg_over_pos": "A < 0 / A >= 0 coefficient",
 }
 STEP_LABEL = "optimizer step"
 
@@ -277,8 +279,13 @@ def curve_summary(data: dict) -> list[dict]:
     return rows
 
 
-#: Columns that are fractions: a t band of few seeds can leave [0, 1], so it is drawn clipped.
-FRACTION_COLUMNS = frozenset({"reward", "heldout_success", "ess_frac", "clip_frac", "zero_frac"})
+#: The range each bounded column can take: a t band of few seeds can leave it (a success rate
+#: below 0 when one seed collapses), so the band is drawn clipped to it; the data keep hw.
+COLUMN_RANGES = {
+    **{c: (0.0, 1.0) for c in ("reward", "heldout_success", "ess_frac", "clip_frac", "zero_frac")},
+    **{c: (0.0, math.inf) for c in ("response_length", "kl_sampler", "entropy", "grad_norm",
+                                    "log_w_std", "coef_neg_over_pos")},
+}  # fmt: skip
 
 
 def plot_panels(data: dict, ncols: int, *, width=None, height_per_row=2.1, legend_cols=4):
@@ -302,8 +309,11 @@ def plot_panels(data: dict, ncols: int, *, width=None, height_per_row=2.1, legen
             band = np.isfinite(ln["hw"])
             if band.any():
                 lo, hi = ln["y"] - ln["hw"], ln["y"] + ln["hw"]
-                if ln["col"] in FRACTION_COLUMNS:  # drawn inside [0, 1]; the data keep hw
-                    lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+                if ln["col"] in COLUMN_RANGES:  # drawn inside the column's range
+                    lo, hi = (
+                        np.clip(lo, *COLUMN_RANGES[ln["col"]]),
+                        np.clip(hi, *COLUMN_RANGES[ln["col"]]),
+                    )
                 ax.fill_between(ln["x"][band], lo[band], hi[band], color=ln["color"],
                                 alpha=0.18, linewidth=0)  # fmt: skip
             if ln["label"] is not None:

@@ -481,10 +481,11 @@ def test_report_s_table_reads_the_verdicts(tmp_path):
     assert "verdicts.csv" in report._s_note(list(by.values()))
 
 
-def test_fraction_bands_are_drawn_inside_0_1_and_others_are_not_clipped():
+def test_bands_are_drawn_inside_each_column_range_and_unbounded_ones_are_not_clipped():
     # A 3-seed t band of a success rate can reach below 0 (e.g. one collapsed seed); the drawn
-    # band of a fraction column stays in [0, 1], the data keep the half-width, and a column that
-    # is not a fraction (here the gradient norm) is drawn with its full band.
+    # band of a bounded column stays in its range ([0, 1] for a fraction, [0, inf) for a
+    # gradient norm), the data keep the half-width, and an unbounded column (ppo_kl, a k1
+    # estimate that can be negative) is drawn with its full band.
     import matplotlib.pyplot as plt
 
     def line(col):
@@ -492,15 +493,15 @@ def test_fraction_bands_are_drawn_inside_0_1_and_others_are_not_clipped():
                 "seeds": 3, "x": np.array([32.0, 64.0]), "y": np.array([0.1, 0.9]),
                 "hw": np.array([0.5, 0.5])}  # fmt: skip
 
-    data = {"panels": [{"title": c, "ylabel": c, "lines": [line(c)]}
-                       for c in ("heldout_success", "grad_norm")]}  # fmt: skip
-    fig = _lab.plot_panels(data, ncols=2)
+    cols = ("heldout_success", "grad_norm", "ppo_kl")
+    data = {"panels": [{"title": c, "ylabel": c, "lines": [line(c)]} for c in cols]}
+    fig = _lab.plot_panels(data, ncols=3)
     try:
-        (frac_ax, other_ax) = fig.axes[:2]
-        fy = np.concatenate([p.get_paths()[0].vertices[:, 1] for p in frac_ax.collections])
-        oy = np.concatenate([p.get_paths()[0].vertices[:, 1] for p in other_ax.collections])
-        assert fy.min() == 0.0 and fy.max() == 1.0  # clipped exactly at the range's ends
-        assert oy.min() == pytest.approx(-0.4) and oy.max() == pytest.approx(1.4)  # float sums
+        ys = [np.concatenate([p.get_paths()[0].vertices[:, 1] for p in ax.collections])
+              for ax in fig.axes[:3]]  # fmt: skip
+        assert ys[0].min() == 0.0 and ys[0].max() == 1.0  # clipped exactly at both ends
+        assert ys[1].min() == 0.0 and ys[1].max() == pytest.approx(1.4)  # 0.9 + 0.5, float sum
+        assert ys[2].min() == pytest.approx(-0.4) and ys[2].max() == pytest.approx(1.4)
         np.testing.assert_array_equal(data["panels"][0]["lines"][0]["hw"], [0.5, 0.5])
     finally:
         plt.close(fig)

@@ -192,6 +192,7 @@ def test_curves_average_the_runs_metrics_with_t_bands(tmp_path):
         for step in range(1, 33):
             r = {c: "" for c in COLUMNS}
             r.update(step=step, reward=val, entropy=val / 2)
+            r.update(coef_neg_mean=val, coef_pos_mean=round(0.6 - val, 12) if step > 1 else 0.0)
             if step % 16 == 0:
                 r["heldout_success"] = val + 0.1
             lines.append(",".join(str(r[c]) for c in COLUMNS))
@@ -207,6 +208,10 @@ def test_curves_average_the_runs_metrics_with_t_bands(tmp_path):
     hw = stats.t.ppf(0.975, 1) * np.std([0.2, 0.4], ddof=1) / np.sqrt(2)
     assert c16["reward_hw"] == pytest.approx(hw, rel=1e-12)
     assert math.isnan(curves[0]["heldout_success"])  # no evaluation at step 1
+    # The per-step S2 ratio is averaged per seed (0.2/0.4 and 0.4/0.2): 1.25, not the ratio of
+    # the means (1.0); a step whose A >= 0 mean is 0 has no ratio (NaN, not inf).
+    assert c16["coef_neg_over_pos"] == pytest.approx(1.25, rel=1e-12)
+    assert math.isnan(curves[0]["coef_neg_over_pos"])
     rows[1]["seed"] = "7"
     with pytest.raises(FileNotFoundError, match="gspo N=4 seed 7"):
         study.curve_rows(rows, tmp_path)

@@ -71,6 +71,11 @@ def test_rendered_block_and_verdicts_quote_the_tables(tmp_path):
     assert "| S1 | vespo N=64 - ppo_clip N=64 |" in body and "favourable" in body
     assert "(exploratory)" in body  # 3 seeds < 10
     assert "Not run yet" in lm_study.render_block("s3", tmp_path, manifest)
+    assert "(the runs:" not in body  # no separate sweep code recorded
+    manifest["s1"] |= {"code": {"git_sha": "b" * 40}, "sweep_code": {"git_sha": "a" * 40}}
+    assert f"commit {'b' * 12} (the runs: commit {'a' * 12})" in lm_study.render_block(
+        "s1", tmp_path, manifest
+    )
     lm_study.write_verdicts(tmp_path)
     text = lm_study.render_verdicts(tmp_path)
     assert "| S1 |" in text and "**partly**" in text  # 1 of 3 primary run, favourable

@@ -98,6 +98,7 @@ CURVE_COLUMNS = [
     "ess_frac",
     "log_w_std",
     "coef_neg_mean",
+    "coef_neg_over_pos",
 ]
 
 
@@ -516,6 +517,14 @@ def verdict(claim: str, paired: list[dict], broken: list[str] | tuple = ()) -> d
 # ----------------------------------------------------------------------------------- curves
 
 
+def _neg_over_pos(m: dict) -> float:
+    """One step's ``coef_neg_mean / coef_pos_mean`` (NaN where either is missing or the A >= 0
+    mean is 0): the per-step form of the S2 metric ``coef_neg_over_pos``, in which a rule's
+    own 1/T or other scale cancels."""
+    neg, pos = _f(m.get("coef_neg_mean")), _f(m.get("coef_pos_mean"))
+    return neg / pos if math.isfinite(neg) and math.isfinite(pos) and pos != 0 else math.nan
+
+
 def curve_rows(rows: list[dict], runs_dir: Path) -> list[dict]:
     """Per arm and step: the mean over seeds of :data:`CURVE_COLUMNS` and, as ``<col>_hw``,
     the half-width of its 95 % Student-t interval (NaN for one seed), with ``seeds`` (every
@@ -538,6 +547,7 @@ def curve_rows(rows: list[dict], runs_dir: Path) -> list[dict]:
             step = int(m["step"])
             if not (step == 1 or step % CURVE_EVERY == 0 or m["heldout_success"] != ""):
                 continue
+            m = dict(m, coef_neg_over_pos=_neg_over_pos(m))
             for c in CURVE_COLUMNS:
                 v = _f(m.get(c))
                 if math.isfinite(v):
