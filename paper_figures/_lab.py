@@ -186,6 +186,7 @@ def arm_fields(row: dict) -> dict:
         "correction": row.get("correction", "entangled") or "entangled",
         "routing_replay": str(row.get("routing_replay", "")).lower() in ("true", "1"),
         "n_expert": int(num(row.get("n_expert", 0)) or 0),
+        "async_lag": int(num(row.get("async_lag", 0)) or 0),
     }
 
 
@@ -212,9 +213,9 @@ def read_curves(tables, block: str) -> dict[str, dict]:
 
 def find_arms(curves: dict, **want) -> list[str]:
     """The arm labels whose fields equal ``want`` (defaults: task add, d_model 64, no mismatch,
-    entangled, no replay, dense), in the order of the table."""
+    entangled, no replay, dense, no async lag), in the order of the table."""
     base = {"task": "add", "d_model": 64, "mismatch": "none", "correction": "entangled",
-            "routing_replay": False, "n_expert": 0}  # fmt: skip
+            "routing_replay": False, "n_expert": 0, "async_lag": 0}  # fmt: skip
     base.update(want)
     return [k for k, a in curves.items() if all(a[f] == v for f, v in base.items())]
 
@@ -443,6 +444,7 @@ SEEDS = {
     "s6": "5 seeds per arm",
     "s7": "3 seeds per arm",
     "s8": "3 seeds per arm",
+    "async": "3 seeds per arm",
 }
 KINDS_CURVES = ("curves", "results")
 KINDS_TABLE = ("summary", "paired")

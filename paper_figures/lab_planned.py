@@ -1,12 +1,11 @@
-"""The paper's empirical claims S1-S8 and the one lab figure that has no study block yet.
+"""The paper's empirical claims S1-S8, and the place for lab figures that have no study block.
 
 arXiv 2602.10693 trains a 30B model (Figs. 3-12, Tables 1-4, and two README figures). The
 toolkit's analogues come from the small-LM lab's study (``simulations/lm/study.py``; tables in
 ``docs/lm_study/``, written by ``python scripts/lm_study.py BLOCK --run --jobs 2``): each has
-its own module (``fig03_reward_by_staleness`` ... ``table4_second_domain``), available when its
-block's tables exist. Only the README's fully asynchronous grid has no study block: it is
-registered here with ``data_available()`` False and a **planned** command (its config is not
-written), so ``vespo figures all`` lists it as missing and nothing is drawn from invented data.
+its own module (``fig03_reward_by_staleness`` ... ``table4_second_domain``,
+``readme_n4_reward``, ``readme_async_grid``), available when its block's tables exist.
+:data:`SPECS` holds planned figures (none now).
 
 :data:`S_CLAIMS` lists the claims with the study block (``configs/study/<block>.json``) that
 tests each; ``vespo report`` prints them with the verdicts of ``verdicts.csv``
@@ -17,7 +16,7 @@ from __future__ import annotations
 
 import csv
 
-from paper_figures import FigureSpec, _lab
+from paper_figures import _lab
 
 #: The command that runs every block of the study and writes its tables and verdicts.
 STUDY_COMMAND = _lab.ALL_COMMAND
@@ -69,26 +68,9 @@ def verdicts(tables=_lab.DEFAULT_TABLES) -> dict[str, dict] | None:
         return {r["claim"]: r for r in csv.DictReader(fh) if r.get("claim")}
 
 
-def _not_yet() -> bool:
-    return False
-
-
-SPECS = (
-    FigureSpec(
-        name="readme_async_grid",
-        title="fully asynchronous run, 2x4 panels",
-        paper="README figure",
-        caption=(
-            "Fully asynchronous run, 2x4 panels (the README figure of arXiv 2602.10693's code "
-            "release; claim S1): needs a fully asynchronous small-LM run, which the lab's study "
-            "(docs/lm.md, claims S1-S8) has no block for, so no table exists and nothing is "
-            "drawn; the command is planned (its config is not written)."
-        ),
-        data_command="vespo sweep configs/lm_async.json",
-        planned=True,
-        claims=("S1",),
-        available=_not_yet,
-    ),
-)
+#: Planned lab figures (registered, never drawn): none left. Every lab figure has its own
+#: module and study block; a future one whose block does not exist yet goes here with
+#: ``planned=True`` and a ``data_command`` that names its (future) config.
+SPECS: tuple = ()
 
 __all__ = ["SPECS", "STUDY_COMMAND", "S_CLAIMS", "planned_command", "verdicts"]

@@ -95,6 +95,7 @@ BLOCK_TITLES = {
     "s6": "S6: TOPR, CISPO, BAPO, VCPO",
     "s7": "S7: an execution-rewarded task (`stack`)",
     "s8": "S8: three model sizes",
+    "async": "Fully asynchronous training (the README figure)",
     "lr_check": "The learning-rate check (N = 1)",
 }
 

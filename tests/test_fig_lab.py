@@ -44,6 +44,7 @@ CURVE_FIGURES = {
     "fig11_baselines": "s6",
     "fig12_second_domain": "s7",
     "readme_n4_reward": "s1",
+    "readme_async_grid": "async",
 }
 TABLES = {
     "table1_model_sizes": "s8",
@@ -69,7 +70,8 @@ def _data(name: str, folder: Path, **overrides) -> dict:
 # ------------------------------------------------------------------------ synthetic tables
 def _arm(rule, n, **kw):
     base = dict(task="add", d_model=64, rule=rule, staleness=n, mismatch="none",
-                correction="entangled", routing_replay=False, n_expert=0)  # fmt: skip
+                correction="entangled", routing_replay=False, n_expert=0,
+                async_lag=0)  # fmt: skip
     base.update(kw)
     return tuple(base[k] for k in study.ARM_FIELDS)
 
@@ -94,6 +96,8 @@ def _block_arms(block):
         return [_arm(r, n, task="stack") for n in (1, 16, 64) for r in four]
     if block == "s8":
         return [_arm(r, 8, d_model=d) for d in (32, 64, 128) for r in ("vespo", "ppo_clip")]
+    if block == "async":
+        return [_arm(r, 4, async_lag=L) for L in (8, 32) for r in four]
     raise ValueError(block)
 
 
@@ -150,7 +154,7 @@ def write_block(folder: Path, block: str, seeds: int = 3) -> list[tuple]:
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lab_tables")
-    for block in ("s1", "s3", "s4", "s5", "s6", "s7", "s8"):
+    for block in ("s1", "s3", "s4", "s5", "s6", "s7", "s8", "async"):
         write_block(folder, block)
     return folder
 
@@ -428,14 +432,12 @@ def test_fast_tables_table_rows_are_the_summary_cells(name, fast):
 
 
 # ----------------------------------------------------------------- registry and report
-def test_only_the_async_grid_is_still_a_placeholder():
+def test_no_lab_figure_is_a_placeholder_any_more():
     import paper_figures
     from paper_figures import lab_planned
 
-    assert [s.name for s in lab_planned.SPECS] == ["readme_async_grid"]
-    spec = paper_figures.registry()["readme_async_grid"]
-    assert spec.planned and not spec.data_available()
-    assert "no block" in spec.caption
+    assert lab_planned.SPECS == ()
+    assert not any(s.planned for s in paper_figures.registry().values())
     for name in ALL:
         assert paper_figures.registry()[name].module == f"paper_figures.{name}"
 

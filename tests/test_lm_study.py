@@ -122,7 +122,8 @@ def test_summary_lr_check_flags_a_rule_that_breaks_on_policy():
 
 
 def test_arm_labels_distinguish_every_arm_field():
-    base = ("add", 64, "vespo", 8, "none", "entangled", False, 0)
+    base = ("add", 64, "vespo", 8, "none", "entangled", False, 0, 0)
+    assert len(base) == len(study.ARM_FIELDS)  # a new arm field needs its variant below
     labels = {study.arm_label(base)}
     variants = [
         ("task", "stack"),
@@ -133,6 +134,7 @@ def test_arm_labels_distinguish_every_arm_field():
         ("correction", "decoupled"),
         ("routing_replay", True),
         ("n_expert", 4),
+        ("async_lag", 8),
     ]
     for field, v in variants:
         labels.add(study.arm_label(study._with(base, **{field: v})))
@@ -170,6 +172,10 @@ def test_a_rule_that_breaks_on_policy_is_not_judged():
     rows = [_row("gspo", 1, s, 0.2) for s in range(3)]  # 0.2 below the start: breaks
     rows += [_row("ppo_clip", 1, s, 0.4) for s in range(3)]
     assert study.broken_rules(study.summary_rows(rows)) == ["gspo"]
+    # an N = 1 arm whose sampler lags (async) is off-policy: it cannot show a rule breaking
+    # on-policy, however badly it ends
+    lagged = [_row("topr", 1, s, 0.1, async_lag=8) for s in range(3)]
+    assert study.broken_rules(study.summary_rows(rows + lagged)) == ["gspo"]
     v = study.verdict("S1", paired, ["gspo"])
     assert v["primary"] == 2 and "gspo N=64" in v["not_judged"] and v["verdict"] == "supported"
     v = study.verdict("S1", paired, ["vespo"])

@@ -91,7 +91,7 @@ def test_budget_line_sums_the_manifest_wall_times():
     line = lm_study.render_budget(manifest)
     assert "2 blocks (130 runs" in line and "took 1.00 h" in line  # (3000 + 600) s / 3600
     assert "s1 50 min, s3 10 min" in line and "`--n-jobs 2`" in line
-    assert "not run yet: s4, s5, s6, s7, s8, lr_check." in line
+    assert "not run yet: s4, s5, s6, s7, s8, async, lr_check." in line
     assert lm_study.render_budget({}) == ""
 
 

@@ -46,7 +46,7 @@ __all__ = [
     "write_csv",
 ]
 
-BLOCKS = ("s1", "s3", "s4", "s5", "s6", "s7", "s8", "lr_check")
+BLOCKS = ("s1", "s3", "s4", "s5", "s6", "s7", "s8", "async", "lr_check")
 HEADLINE_SEEDS = 10  # a comparison with fewer paired seeds is labelled exploratory
 # a rule "breaks on-policy" at the protocol's step size if a seed collapses at N = 1 or its
 # N = 1 metric ends, on average over seeds, more than LR_DROP below the warm start's
@@ -61,6 +61,7 @@ ARM_FIELDS = (
     "correction",
     "routing_replay",
     "n_expert",
+    "async_lag",
 )
 RUN_COLUMNS = [
     "initial_heldout",
@@ -143,8 +144,9 @@ def _true(v) -> bool:
 def _arm(row: dict) -> tuple:
     def norm(k):
         v = row.get(k, "")
-        if k in ("d_model", "staleness", "n_expert"):
-            return int(float(v)) if v not in ("", None) else {"d_model": 64, "n_expert": 0}[k]
+        if k in ("d_model", "staleness", "n_expert", "async_lag"):
+            dflt = {"d_model": 64, "n_expert": 0, "async_lag": 0}
+            return int(float(v)) if v not in ("", None) else dflt[k]
         if k == "routing_replay":
             return _true(v)
         defaults = {"task": "add", "mismatch": "none", "correction": "entangled"}
@@ -154,16 +156,20 @@ def _arm(row: dict) -> tuple:
 
 
 def arm_label(arm: tuple) -> str:
-    """A short label: ``vespo N=64``, ``ppo_clip+TIS route:1.0 N=8``, ``vespo N=8 d=32``.
+    """A short label: ``vespo N=64``, ``ppo_clip+TIS route:1.0 N=8``, ``vespo N=8 d=32``,
+    ``vespo N=4 L=8`` (the sampler L versions behind: fully asynchronous).
 
-    >>> arm_label(("add", 64, "ppo_clip", 8, "route:1.0", "decoupled", True, 4))
+    >>> arm_label(("add", 64, "ppo_clip", 8, "route:1.0", "decoupled", True, 4, 0))
     'ppo_clip+TIS+R2 route:1.0 N=8 moe'
+    >>> arm_label(("add", 64, "vespo", 4, "none", "entangled", False, 0, 8))
+    'vespo N=4 L=8'
     """
     a = dict(zip(ARM_FIELDS, arm))
     s = a["rule"] + ("+TIS" if a["correction"] == "decoupled" else "")
     s += "+R2" if a["routing_replay"] else ""
     s += f" {a['mismatch']}" if a["mismatch"] != "none" else ""
     s += f" N={a['staleness']}"
+    s += f" L={a['async_lag']}" if a["async_lag"] else ""
     s += f" d={a['d_model']}" if a["d_model"] != 64 else ""
     s += " moe" if a["n_expert"] else ""
     s += f" [{a['task']}]" if a["task"] != "add" else ""
@@ -186,6 +192,7 @@ def _a(rule, N, **kw) -> tuple:
         correction="entangled",
         routing_replay=False,
         n_expert=0,
+        async_lag=0,
     )
     base.update(kw)
     return tuple(base[k] for k in ARM_FIELDS)
@@ -252,6 +259,11 @@ def comparisons(block: str) -> list[dict]:
     elif block == "s8":
         for d in (32, 64, 128):
             add("S8", _a("vespo", 8, d_model=d), _a("ppo_clip", 8, d_model=d), primary=True)
+    elif block == "async":
+        # the README's fully asynchronous run: reported, not primary (no claim's verdict uses it)
+        for L in (8, 32):
+            for x in ("ppo_clip", "gspo", "sapo"):
+                add("S1", _a("vespo", 4, async_lag=L), _a(x, 4, async_lag=L))
     elif block == "lr_check":
         pass  # one-sample checks (summary_rows' lr columns), not paired comparisons
     else:
@@ -434,7 +446,7 @@ CLAIMS = {
 
 def broken_rules(summaries: list[dict]) -> list[str]:
     """Rules that break on-policy at the protocol's step size: an N = 1 arm of the plain
-    protocol (task add, d_model 64, no mismatch, dense) with ``lr_breaks`` true."""
+    protocol (task add, d_model 64, no mismatch, dense, no async lag) with ``lr_breaks`` true."""
     out = set()
     for r in summaries:
         plain = (
@@ -442,6 +454,7 @@ def broken_rules(summaries: list[dict]) -> list[str]:
             and str(r.get("d_model", "64")) == "64"
             and r.get("mismatch", "none") == "none"
             and str(r.get("n_expert", "0")) == "0"
+            and str(r.get("async_lag", "0") or "0") == "0"
             and str(r.get("staleness")) == "1"
         )
         if plain and _true(r.get("lr_breaks")):
