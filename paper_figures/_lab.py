@@ -69,6 +69,7 @@ TITLES = {
     "heldout_success": "held-out success",
     "response_length": "response length",
     "ppo_kl": "ppo_kl",
+    "kl_sampler": "KL(sampler || trainer)",
     "entropy": "entropy",
     "loss": "PG loss",
     "grad_norm": "gradient norm",

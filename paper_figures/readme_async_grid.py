@@ -1,8 +1,8 @@
 """The fully asynchronous run (the README figure of arXiv 2602.10693's code release; claim S1),
 from the small-LM lab's block ``async``: 2x4 panels, one row per async lag L (the sampler's
 weights are L optimizer versions behind the trainer's, on top of staleness N = 4 within each
-rollout batch), columns training reward, held-out success, ppo_kl and entropy, VESPO, hard clip
-(GRPO), GSPO and SAPO overlaid (``async.curves.csv``).
+rollout batch), columns training reward, held-out success, KL(sampler || trainer) and entropy,
+VESPO, hard clip (GRPO), GSPO and SAPO overlaid (``async.curves.csv``).
 
 The paper's README shows a fully asynchronous run of its 30B model; here asynchrony is the
 lab's ``async_lag`` (``simulations/lm/rl.py``: responses are sampled by the weights of version
@@ -21,7 +21,7 @@ CONFIG: dict = _lab.config(
     rules=["vespo", "ppo_clip", "gspo", "sapo"],
     staleness=4,
     lags=[8, 32],
-    columns=["reward", "heldout_success", "ppo_kl", "entropy"],
+    columns=["reward", "heldout_success", "kl_sampler", "entropy"],
 )
 FAST: dict = {}
 
@@ -31,8 +31,9 @@ FIGURE = _lab.lab_spec(
     "Fully asynchronous training: rows async lag L = 8 and 32 (the sampler's weights L "
     "optimizer versions behind the trainer's, with staleness N = 4 within each rollout batch, "
     "so a mini-batch is up to N - 1 + L versions stale); columns training reward, greedy "
-    "held-out success, ppo_kl and entropy against optimizer step; VESPO, hard clip (the "
-    "paper's GRPO), GSPO and SAPO overlaid.",
+    "held-out success, the exact KL(sampler || trainer) per token (the lag's off-policyness; "
+    "ppo_kl would see only the within-batch staleness) and entropy against optimizer step; "
+    "VESPO, hard clip (the paper's GRPO), GSPO and SAPO overlaid.",
     BLOCK, CONFIG, ("S1",),
 )  # fmt: skip
 
