@@ -99,3 +99,33 @@ def test_docs_have_every_study_marker():
     text = (REPO / "docs" / "lm.md").read_text()
     for b in (*study.BLOCKS, "verdicts"):
         assert text.count(f"<!-- regen:study_{b} -->") == 1, b
+
+
+def test_docs_study_blocks_are_the_committed_tables_rendered():
+    """docs/lm.md's study blocks and verdict table are exactly what `lm_study.py --docs` renders
+    from the committed tables (docs/lm_study/), and verdicts.csv is what the committed paired
+    tables give: a table changed without re-rendering (or a number edited by hand) fails here."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from regen_lm_docs import replace_block
+
+    dest = REPO / "docs" / "lm_study"
+    manifest = json.loads((dest / "MANIFEST.json").read_text())
+    text = (REPO / "docs" / "lm.md").read_text()
+    for b in study.BLOCKS:
+        assert (
+            replace_block(text, f"study_{b}", lm_study.render_block(b, dest, manifest)) == text
+        ), b
+    rendered = replace_block(text, "study_verdicts", lm_study.render_verdicts(dest, manifest))
+    assert rendered == text
+    committed = study.read_csv(dest / "verdicts.csv")
+    paired, summaries = [], []
+    for b in study.BLOCKS:
+        if (dest / f"{b}.paired.csv").exists():
+            paired += study.read_csv(dest / f"{b}.paired.csv")
+        if (dest / f"{b}.summary.csv").exists():
+            summaries += study.read_csv(dest / f"{b}.summary.csv")
+    broken = study.broken_rules(summaries)
+    for row in committed:
+        assert study.verdict(row["claim"], paired, broken)["verdict"] == row["verdict"], row[
+            "claim"
+        ]
