@@ -355,9 +355,15 @@ def _metric(row: dict, name: str) -> float:
     run's mean coefficient on A < 0 rows over that on A >= 0 rows: a rule's own 1/T or other
     scale cancels, so rules can be compared; > 1 means negatives weigh more than positives)."""
     if name == "coef_neg_over_pos":
-        neg, pos = _f(row.get("mean_coef_neg")), _f(row.get("mean_coef_pos"))
-        return neg / pos if pos != 0 and math.isfinite(pos) else math.nan
+        return _neg_over_pos(row.get("mean_coef_neg"), row.get("mean_coef_pos"))
     return _f(row.get(name))
+
+
+def _neg_over_pos(neg, pos) -> float:
+    """``neg / pos`` of two cells (a mean coefficient on A < 0 and on A >= 0 rows); NaN where
+    either is missing or ``pos`` is 0 (never inf)."""
+    neg, pos = _f(neg), _f(pos)
+    return neg / pos if math.isfinite(neg) and math.isfinite(pos) and pos != 0 else math.nan
 
 
 def paired_rows(block: str, rows: list[dict]) -> list[dict]:
@@ -530,14 +536,6 @@ def verdict(claim: str, paired: list[dict], broken: list[str] | tuple = ()) -> d
 # ----------------------------------------------------------------------------------- curves
 
 
-def _neg_over_pos(m: dict) -> float:
-    """One step's ``coef_neg_mean / coef_pos_mean`` (NaN where either is missing or the A >= 0
-    mean is 0): the per-step form of the S2 metric ``coef_neg_over_pos``, in which a rule's
-    own 1/T or other scale cancels."""
-    neg, pos = _f(m.get("coef_neg_mean")), _f(m.get("coef_pos_mean"))
-    return neg / pos if math.isfinite(neg) and math.isfinite(pos) and pos != 0 else math.nan
-
-
 def curve_rows(rows: list[dict], runs_dir: Path) -> list[dict]:
     """Per arm and step: the mean over seeds of :data:`CURVE_COLUMNS` and, as ``<col>_hw``,
     the half-width of its 95 % Student-t interval (NaN for one seed), with ``seeds`` (every
@@ -560,7 +558,8 @@ def curve_rows(rows: list[dict], runs_dir: Path) -> list[dict]:
             step = int(m["step"])
             if not (step == 1 or step % CURVE_EVERY == 0 or m["heldout_success"] != ""):
                 continue
-            m = dict(m, coef_neg_over_pos=_neg_over_pos(m))
+            # the per-step form of the S2 metric (a rule's own 1/T or other scale cancels)
+            m = dict(m, coef_neg_over_pos=_neg_over_pos(m.get("coef_neg_mean"), m.get("coef_pos_mean")))
             for c in CURVE_COLUMNS:
                 v = _f(m.get(c))
                 if math.isfinite(v):
