@@ -559,7 +559,8 @@ def curve_rows(rows: list[dict], runs_dir: Path) -> list[dict]:
             if not (step == 1 or step % CURVE_EVERY == 0 or m["heldout_success"] != ""):
                 continue
             # the per-step form of the S2 metric (a rule's own 1/T or other scale cancels)
-            m = dict(m, coef_neg_over_pos=_neg_over_pos(m.get("coef_neg_mean"), m.get("coef_pos_mean")))
+            ratio = _neg_over_pos(m.get("coef_neg_mean"), m.get("coef_pos_mean"))
+            m = dict(m, coef_neg_over_pos=ratio)
             for c in CURVE_COLUMNS:
                 v = _f(m.get(c))
                 if math.isfinite(v):
