@@ -118,3 +118,41 @@ def test_p10_group_mean_baseline_enumerated(records):
     # the group mean includes the sample itself: exact enumeration gives (G-1)/G times the
     # constant-baseline estimate at b = E_mu[R], for every reshaping
     assert "for every reshaping: True" in records["P10"].detail
+
+
+# --------------------------------------------------------------------- P7, each part alone ----
+# Found by the mutation run of paper.py (docs/mutation.md): P7's verdict is the conjunction of a
+# symbolic part (phi at symbolic W on both sides of the kink) and an exact part (seeded Rational
+# supports); no test made one part fail while the other passed, so `sym_ok and exact_ok` ->
+# `or` survived. A clip that is the hard clip on Rational arguments only (the exact part's) and
+# max(W, c) on symbolic ones (the symbolic part's) fails the symbolic part alone, and its
+# mirror fails the exact part alone.
+
+
+def _clip_split(on_rationals, on_symbols):
+    def clip(w, c):
+        return on_rationals(w, c) if sp.sympify(w).is_Rational else on_symbols(w, c)
+
+    return clip
+
+
+def test_p7_fails_when_only_the_symbolic_part_fails():
+    r = P.check_p7(clip=_clip_split(sp.Min, sp.Max))
+    assert r.status == "failed"
+    assert "equals normalised claimed proposal in 16 of 16" in r.detail  # exact part passes
+
+
+def test_p7_fails_when_only_the_exact_part_fails():
+    r = P.check_p7(clip=_clip_split(sp.Max, sp.Min))
+    assert r.status == "failed"
+    assert "W < c: mu phi(W) - claimed = 0, W > c: mu phi(W) - claimed = 0" in r.detail
+    assert "in 0 of 16 (support, c) cases" in r.detail  # max(W, c) is wrong in every case
+
+
+def test_p7_counts_every_bad_case_not_only_the_last():
+    # wrong only at c = 1/2, the first c of each trial (the last case checked is c = 3): a check
+    # that kept only the last case's outcome (`n_bad = ...` for `+=`) would verify it
+    half = sp.Rational(1, 2)
+    r = P.check_p7(clip=_clip_split(lambda w, c: sp.Max(w, c) if c == half else sp.Min(w, c),
+                                    sp.Min))  # fmt: skip
+    assert r.status == "failed" and "in 12 of 16 (support, c) cases" in r.detail
