@@ -156,3 +156,15 @@ def test_p7_counts_every_bad_case_not_only_the_last():
     r = P.check_p7(clip=_clip_split(lambda w, c: sp.Max(w, c) if c == half else sp.Min(w, c),
                                     sp.Min))  # fmt: skip
     assert r.status == "failed" and "in 12 of 16 (support, c) cases" in r.detail
+
+
+def test_p6_fails_when_only_the_symbolic_identity_fails():
+    # Found by the mutation run of paper.py: P6's verdict is the conjunction of six parts and no
+    # test made the first fail alone (`ok = sym_ok and ... and asym_ok` with any `and` -> `or`
+    # survived). An exponent 2/T on symbolic T (mu phi = mu (pi/mu)^(2/T), not the claimed
+    # proposal, still -> mu as T grows) and the true 1/T on the integer lengths of the numeric
+    # parts fails the identity alone.
+    r = P.check_p6(exponent=lambda t: 2 / t if isinstance(t, sp.Symbol) else 1 / t)
+    assert r.status == "failed"
+    assert "pi^(1/T): False" in r.detail and "(Q_T -> mu: True)" in r.detail
+    assert r.detail.count(": True") == 5  # limit, monotone (both), first, asymptotic
