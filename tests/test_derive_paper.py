@@ -168,3 +168,26 @@ def test_p6_fails_when_only_the_symbolic_identity_fails():
     assert r.status == "failed"
     assert "pi^(1/T): False" in r.detail and "(Q_T -> mu: True)" in r.detail
     assert r.detail.count(": True") == 5  # limit, monotone (both), first, asymptotic
+
+
+class _PowerOnSymbolsOnly:
+    """``p ** this`` is p^2 when p is symbolic and p itself on numbers: a proposal mu phi^q that
+    is wrong on P1's symbolic support only (its exact supports are numbers)."""
+
+    def __rpow__(self, base):
+        return base**2 if sp.sympify(base).free_symbols else base
+
+    def __str__(self):
+        return "2 on symbols, 1 on numbers"
+
+
+def test_p1_fails_when_only_the_symbolic_part_fails():
+    # Found by the mutation run of paper.py: P1's verdict is `sym_ok and exact_ok` with
+    # sym_ok = `sym_mass == 0 and sym_gap == 0`, and no test made one of them fail alone (each
+    # `and` -> `or` survived). Here the normalised proposal keeps sum Q = 1 (sym_mass 0) while
+    # E_mu[phi G] != Z E_Q[G] symbolically (sym_gap != 0), and every exact case holds.
+    r = P.check_p1(q_power=_PowerOnSymbolsOnly())
+    assert r.status == "failed"
+    assert "sum Q - 1 -> 0," in r.detail and "E_Q[G] -> 0;" not in r.detail
+    assert "exact: 48 (support, reshaping, G) cases" in r.detail and "failing" not in r.detail
+    assert ": 48 identities hold exactly" in r.detail
