@@ -38,24 +38,18 @@ MESSAGE_PATTERNS = [  # lines that only build a record's message text (detail / 
     r"^\s*(parts|problems|bad|notes|lines)\.append\(f?\"",
 ]
 
-MODULES = {
+MODULES = {  # test files: paths or glob patterns, relative to the repository root
     "checks": {
         "source": "vespo_theory/derivations/checks.py",
         "tests": ["tests/test_derivations.py", "tests/test_mutation_derivations.py"],
     },
     "paper": {
         "source": "vespo_theory/derivations/paper.py",
-        "tests": [
-            "tests/test_derive_paper.py",
-            "tests/test_mutation_paper_p1_p2.py",
-            "tests/test_mutation_paper_p3_p5.py",
-            "tests/test_mutation_paper_p6_p8.py",
-            "tests/test_mutation_paper_p9_p10.py",
-        ],
+        "tests": ["tests/test_derive_paper.py", "tests/test_mutation_paper_*.py"],
     },
     "extended": {
         "source": "vespo_theory/derivations/extended.py",
-        "tests": ["tests/test_derive_extended.py", "tests/test_mutation_extended.py"],
+        "tests": ["tests/test_derive_extended.py", "tests/test_mutation_extended_*.py"],
     },
     "falsify_claims": {
         "source": "simulations/falsify/claims.py",
@@ -64,7 +58,7 @@ MODULES = {
             "tests/test_falsify.py",
             "tests/test_falsify_audit.py",
             "tests/test_bound_edges.py",
-            "tests/test_mutation_falsify_claims.py",
+            "tests/test_mutation_falsify_*.py",
         ],
     },
 }
@@ -217,7 +211,7 @@ def prepare(module: str, root: Path) -> list[str]:
         (root / "tests/test_falsify_per_claim_mut.py").write_text(PER_CLAIM_TEST)
         changed.append("tests/test_falsify_per_claim_mut.py")
 
-    tests = [t for t in spec["tests"] if (root / t).exists()]
+    tests = [str(p.relative_to(root)) for t in spec["tests"] for p in sorted(root.glob(t))]
     top = spec["source"].split("/")[0]
     copy = [
         d

@@ -32,15 +32,8 @@ MS = _load()
 
 def _copy_tree(tmp_path: Path, module: str) -> Path:
     spec = MS.MODULES[module]
-    rels = {
-        spec["source"],
-        "pyproject.toml",
-        *spec["tests"],
-        "tests/test_derivations.py",
-        "tests/test_derive_paper.py",
-        "tests/test_derive_extended.py",
-        "tests/test_falsify.py",
-    }
+    tests = {str(p.relative_to(ROOT)) for t in spec["tests"] for p in ROOT.glob(t)}
+    rels = {spec["source"], "pyproject.toml", "tests/test_falsify.py", *tests}
     for rel in rels:
         if (ROOT / rel).exists():
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +58,9 @@ def test_register_decorators_move_below_the_module_in_order(tmp_path, module):
     assert "(r,) = run_checks([cid])" in tests
     conf = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]
     assert conf["only_mutate"] == [src_rel] and conf["max_children"] == 1
-    assert all((root / t).exists() for t in conf["pytest_add_cli_args_test_selection"])
+    selection = conf["pytest_add_cli_args_test_selection"]
+    assert all((root / t).exists() for t in selection)
+    assert MS.MODULES[module]["tests"][0] in selection  # the verdict tests are selected
     if module == "extended":
         assert "lru_cache" not in after.split("def _derived_table")[0].rsplit("\n", 3)[-2]
         assert "test_extended_checks_are_fast" not in tests
