@@ -735,7 +735,9 @@ def check_p9(
     Remark A.1).
 
     Premises: ``include_diagonal`` (the first-order term claimed as the sum over all (s, t)) and
-    ``diagonal_exact`` (the token-level estimator claimed exact at a nonzero drift).
+    ``diagonal_exact`` (the token-level estimator claimed exact at a nonzero drift). The exact
+    part needs ``T >= 2``: at ``T = 1`` there is no off-diagonal pair, the error is exactly 0,
+    and the check, which must exhibit a first-order term, fails although the statement holds.
     """
     sym = {t: _p9_symbolic(t, include_diagonal) for t in (1, 2, 3)}
     # T = 1: no off-diagonal pair, the error G W - r_1 g_1 is 0 (lowest degree "inf": no term).
