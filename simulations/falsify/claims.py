@@ -153,8 +153,17 @@ def _b2(inst: dict) -> list[Check]:
     lE2 = float(logsumexp(np.log(mu) + 2 * lp))
     lM = bounds.log_phi_max(k, lam)
     fin = np.isfinite(lp)
-    # log-sum-exp of n terms: error <= eps (n + max |term|); log M: eps (k |log(k/lam)| + k + lam)
-    tol = 16 * EPS * (mu.size + float(np.max(np.abs(lp[fin]), initial=0.0)) + abs(lM) + k + lam)
+    # log-sum-exp of n terms: error <= eps (n + sum_i p_i |term_i|), p = the terms' softmax
+    # weights (an error in term i moves the sum by p_i times it); the weighted mean of |log phi|
+    # under E[phi]'s and E[phi^2]'s weights, the larger of the two. Not the max over outcomes:
+    # an outcome of weight ~0 with a huge |log phi| (mu = e^-40, W = e^40) would make the
+    # tolerance large enough to pass any kernel. log M: eps (k |log(k/lam)| + k + lam).
+    mag = 0.0
+    if fin.any():
+        a = np.abs(lp[fin])
+        for lse, terms in ((lE1, np.log(mu[fin]) + lp[fin]), (lE2, np.log(mu[fin]) + 2 * lp[fin])):
+            mag = max(mag, float(np.exp(terms - lse) @ a))
+    tol = 16 * EPS * (mu.size + mag + abs(lM) + k + lam)
     return [
         Check(lE2, lM + lE1 + tol, "log E[phi^2] <= log M + log E[phi]"),
         Check(lE1, lM + tol, "log(M E[phi]) <= log M^2, i.e. log E[phi] <= log M"),
