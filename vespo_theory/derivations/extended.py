@@ -418,7 +418,12 @@ def check_l1a(
     n_off = sp.summation(sp.summation(1, (ti, 1, Ts)), (si, 1, Ts)) - n_diag
     derived = sp.expand(n_diag * c1s + n_off * m2s)
     sym_ok = _is_zero(derived - claimed)
-    f_claim = sp.lambdify((Ts, c1s, m2s), claimed, "sympy")
+
+    # exact substitution (lambdify's printer would turn a Rational(1, 2) in the formula into a
+    # Python float 1/2 and the exact comparison below would see a binary fraction)
+    def f_claim(t, c1_v, m2_v):
+        return claimed.subs({Ts: t, c1s: c1_v, m2s: m2_v})
+
     rng = random.Random(seed)
     exact_ok, grow_ok, parts = True, True, []
     for _ in range(n_tables):
