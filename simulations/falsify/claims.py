@@ -789,9 +789,15 @@ def _k5(inst: dict) -> list[Check]:
     lp = np.asarray(kernels.log_phi(log_w, k, lam), dtype=np.float64)
     # log phi = 3 L + 2 (1 - e^L): rounding <= 8 eps (3|L| + 2 (1 + e^L)); the subtraction of
     # L adds eps |L|; 8x that bound
+    # W = 0 (log W = -inf): phi(0) = 0 exactly, no rounding (tolerance 0, not inf, which made
+    # -inf + inf = NaN a false violation); such outcomes are not a candidate for the tightest
+    # point unless every outcome has W = 0 (then -inf <= -inf holds)
+    fin_w = np.isfinite(log_w)
     ew = np.exp(np.minimum(log_w, 700.0))
-    tol_pt = 64 * EPS * (4 * np.abs(log_w) + 2 * (1 + ew) + 1)
-    worst = int(np.argmax(lp - log_w - tol_pt))
+    tol_pt = np.where(fin_w, 64 * EPS * (4 * np.abs(log_w) + 2 * (1 + ew) + 1), 0.0)
+    with np.errstate(invalid="ignore"):
+        margin = np.where(fin_w, lp - log_w - tol_pt, -np.inf)
+    worst = int(np.argmax(margin))
     with np.errstate(divide="ignore"):
         lg2 = np.log(np.einsum("ij,ij->i", score, score))
     lmu = np.log(mu)
