@@ -905,7 +905,9 @@ def _piece_sup(phi, lo, hi):
             if c.is_real and bool(c > lo) and (hi == sp.oo or bool(c < hi)):
                 cands.append((phi.subs(W, c), c))
     for v, e in cands:
-        if v in (sp.oo, sp.zoo) or (v.is_infinite):
+        # unbounded above: +oo or complex infinity; an end where phi -> -oo is no sup candidate
+        # (max below reads it as -inf)
+        if v in (sp.oo, sp.zoo) or (v.is_infinite and v != -sp.oo):
             return sp.oo, e, how
     v, e = max(cands, key=lambda ve: float(ve[0]))
     return v, e, how
