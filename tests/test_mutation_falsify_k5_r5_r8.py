@@ -208,8 +208,10 @@ def test_bandit_rejects_pi_zero():
 def test_direction_tol_value_and_edge():
     # one term, |v| = v_abs = 1: delta = 64 eps, angle (pi/2) 64 eps (relative 1e-15: one product)
     assert C._direction_tol(np.array([1.0]), np.array([1.0]), 1) == pytest.approx(
-        math.pi / 2 * 64 * EPS, rel=1e-15
-    )
+        math.pi / 2 * 64 * EPS,
+        rel=1e-15,
+        abs=0,  # abs=0: the value is ~2e-14, below approx's
+    )  # default absolute slack 1e-12
     # delta = 64 * 1 * eps * 2^46 / 1 = 2^6 2^-52 2^46 = 1 exactly: rounding could be all of v
     assert C._direction_tol(np.array([1.0]), np.array([2.0**46]), 1) is None
     assert C._direction_tol(np.array([0.0]), np.array([1.0]), 1) is None

@@ -3,27 +3,16 @@ committed run has a class and a reason, and docs/mutation.md quotes the scores t
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "mutation_score", ROOT / "scripts/mutation_score.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mutation_score"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-MS = _load()
+MS = load_file("scripts/mutation_score.py", "mutation_score")
 MODULES = sorted(p.name.removesuffix("_run.json") for p in MS.DIR.glob("*_run.json"))
 
 

@@ -4,30 +4,19 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_file
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11 (the project supports 3.10)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "mutation_setup", ROOT / "scripts/mutation_setup.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mutation_setup"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-MS = _load()
+MS = load_file("scripts/mutation_setup.py", "mutation_setup")
 
 
 def _copy_tree(tmp_path: Path, module: str) -> Path:
