@@ -163,6 +163,17 @@ def test_p6_equal_kl_at_two_lengths_is_not_strictly_decreasing(monkeypatch):
     assert _p6_parts(r.detail) == ["True", "True", "False", "True", "True", "True"]
 
 
+def _fails_only_through_the_first_trial(monkeypatch, exponent, bad, good, part):
+    """P6 on two trials, ``bad`` then ``good``, fails with only part ``part`` (0-5, the order
+    of ``_p6_parts``) False; on ``good`` alone it verifies: the part is read in every trial."""
+    _supports(monkeypatch, bad, good)
+    r = P.check_p6(n_trials=2, exponent=exponent)
+    assert r.status == "failed"
+    assert _p6_parts(r.detail) == ["False" if i == part else "True" for i in range(6)]
+    _supports(monkeypatch, good)
+    assert P.check_p6(n_trials=1, exponent=exponent).status == "verified"
+
+
 def test_p6_monotone_part_is_checked_in_every_trial(monkeypatch):
     """Exponent -1/2 at T = 2 and +1/2 at T = 4. KL(Q_e||mu) - KL(Q_-e||mu) = 2 kappa3 e^3/3 +
     O(e^5) has the sign of kappa3: on A (kappa3 > 0) the KL rises from T = 2 to T = 4; on A's
@@ -172,39 +183,21 @@ def test_p6_monotone_part_is_checked_in_every_trial(monkeypatch):
     z = sum(m * m / p for m, p in zip(mu, pi))
     mirror = (mu, [m * m / p / z for m, p in zip(mu, pi)])
     assert _kl(*A, -0.5) < _kl(*A, 0.5) < _kl(*A, 1) and _kl(*A, 0.5) < _kl(*A, -1)
-    exponent = _exponent({2: -0.5, 4: 0.5})
-    _supports(monkeypatch, A, mirror)
-    r = P.check_p6(n_trials=2, exponent=exponent)
-    assert r.status == "failed"
-    assert _p6_parts(r.detail) == ["True", "True", "False", "True", "True", "True"]
-    _supports(monkeypatch, mirror)
-    assert P.check_p6(n_trials=1, exponent=exponent).status == "verified"
+    _fails_only_through_the_first_trial(monkeypatch, _exponent({2: -0.5, 4: 0.5}), A, mirror, 2)
 
 
 def test_p6_first_length_is_checked_in_every_trial(monkeypatch):
     """Exponent 1 + 1e-7 at T = 1 (not 1, so Q_1 != pi): on support A the KL at T = 1 moves by
     Var_pi(log W) 1e-7 ~ 5e-8, far above the check's 1e-12; on B by ~1e-15, below it. A failing
     first trial followed by a passing one must fail."""
-    exponent = _exponent({1: 1 + 1e-7})
-    _supports(monkeypatch, A, B)
-    r = P.check_p6(n_trials=2, exponent=exponent)
-    assert r.status == "failed"
-    assert _p6_parts(r.detail) == ["True", "True", "True", "True", "False", "True"]
-    _supports(monkeypatch, B)
-    assert P.check_p6(n_trials=1, exponent=exponent).status == "verified"
+    _fails_only_through_the_first_trial(monkeypatch, _exponent({1: 1 + 1e-7}), A, B, 4)
 
 
 def test_p6_asymptotic_part_is_checked_in_every_trial(monkeypatch):
     """Exponent 1.01/1024 at T = 1024: on A the KL there is off by ~2 % of Var/2 s^2 ~ 5e-9,
     ~80 tolerances; on B (Var ~ 1e-8) by ~1e-16, below the 1e-15 floor. A failing first trial
     followed by a passing one must fail."""
-    exponent = _exponent({LAST: 1.01 / LAST})
-    _supports(monkeypatch, A, B)
-    r = P.check_p6(n_trials=2, exponent=exponent)
-    assert r.status == "failed"
-    assert _p6_parts(r.detail) == ["True"] * 5 + ["False"]
-    _supports(monkeypatch, B)
-    assert P.check_p6(n_trials=1, exponent=exponent).status == "verified"
+    _fails_only_through_the_first_trial(monkeypatch, _exponent({LAST: 1.01 / LAST}), A, B, 5)
 
 
 def test_p6_exponent_one_over_abs_t_is_the_true_premise():
